@@ -1,0 +1,60 @@
+/* models/zoo_internal.h — helpers shared by the zoo's model builders (private to
+ * models/). A zoo_ctx carries a sticky error: after the first failure every
+ * helper returns -1 and the builder checks ctx.rc once at the end. */
+#ifndef REMAT_MODELS_ZOO_INTERNAL_H
+#define REMAT_MODELS_ZOO_INTERNAL_H
+
+#include <stdarg.h>
+
+#include "models/graph.h"
+
+typedef struct zoo_ctx {
+    graph *g;
+    remat_err *err;
+    int rc; /* 0 or the first negative errno */
+} zoo_ctx;
+
+/* Adds a tensor of ndim dims given as int64_t varargs; returns its index or -1. */
+int zt(zoo_ctx *z, const char *name, tensor_role role, remat_dtype dt, int ndim, ...);
+
+/* Op description used by zop: fill what applies, leave the rest zero. Lists are
+ * -1-terminated arrays written with ZL(...); NULL means empty. */
+typedef struct zoo_op {
+    op_kind kind;
+    const char *name;
+    const char *module;
+    const int *in;
+    int out;
+    const int *extra;
+    const int *saved;
+    const int *param;
+    int64_t attr[GRAPH_MAX_ATTRS];
+    double fattr[2];
+    int64_t flops_fwd, flops_bwd, ws_fwd, ws_bwd;
+} zoo_op;
+#define ZL(...) ((const int[]){__VA_ARGS__, -1})
+
+/* Adds the op; returns its index or -1. */
+int zop(zoo_ctx *z, const zoo_op *d);
+
+/* Configuration keys. zoo_check_keys fails on a --set key not in allowed (NULL-
+ * terminated). zoo_int reads key from spec (or def) and requires min <= v <= max;
+ * it records the resolved value in the graph's config. */
+int zoo_check_keys(zoo_ctx *z, const model_spec *spec, const char *model, const char *const *allowed);
+int64_t zoo_int(zoo_ctx *z, const model_spec *spec, const char *key, int64_t def, int64_t min,
+                int64_t max);
+double zoo_double(zoo_ctx *z, const model_spec *spec, const char *key, double def, double min,
+                  double max);
+/* Applies the common sizes (batch, seq, image, dtype, dropout) to the graph. */
+void zoo_common(zoo_ctx *z, const model_spec *spec, int64_t default_seq, int64_t default_image);
+
+/* A printf into a static rotating buffer, for tensor/op names. */
+const char *zname(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Builders: each fills z->g (already graph_init'ed with the model name). */
+typedef int (*zoo_builder)(zoo_ctx *z, const model_spec *spec, const char *preset);
+
+int zoo_build_chain(zoo_ctx *z, const model_spec *spec, const char *preset);
+int zoo_build_mlp(zoo_ctx *z, const model_spec *spec, const char *preset);
+
+#endif

@@ -1,0 +1,8 @@
+/* planner/commands.h — one entry point per subcommand of the `remat` command. Each
+ * returns the process exit status (0 success, 1 failure, 2 usage error). */
+#ifndef REMAT_PLANNER_COMMANDS_H
+#define REMAT_PLANNER_COMMANDS_H
+
+int cmd_models(int argc, char **argv);
+
+#endif
