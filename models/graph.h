@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* ---------------------------------------------------------------- errors */
 
@@ -255,5 +256,27 @@ int zoo_build(const model_spec *spec, graph *g, remat_err *err);
 /* Builds gpt2 or llama from a Hugging Face config.json (by its model_type), with
  * spec's batch/seq/dtype/dropout. Errors name the file (and line:column). */
 int zoo_build_hf_config(const char *path, const model_spec *spec, graph *g, remat_err *err);
+
+/* ---------------------------------------------------------------- model files */
+
+/* The YAML model-file format (docs/model-format.md): a graph a user writes by hand
+ * or that remat/contrib exports. libyaml types are forward-declared so this header
+ * does not pull in yaml.h. */
+struct yaml_emitter_s;
+struct yaml_document_s;
+struct yaml_node_s;
+
+/* Reads a model file. Errors name path:line:column. Returns 0 or -errno; on error
+ * *g is left empty (freed). */
+int modelfile_read(const char *path, graph *g, remat_err *err);
+/* Builds a graph from an already-parsed YAML mapping node (a profile's `graph:`
+ * section, say); path is used in messages only. */
+int modelfile_from_node(struct yaml_document_s *doc, struct yaml_node_s *node, const char *path,
+                        graph *g, remat_err *err);
+/* Emits the graph as one YAML mapping (events only: no stream/document start), so
+ * it can be nested inside a profile or plan. Returns 0 or -EIO. */
+int modelfile_emit(struct yaml_emitter_s *em, const graph *g, remat_err *err);
+/* Writes a complete model file to f. Returns 0 or -errno. */
+int modelfile_write(FILE *f, const graph *g, remat_err *err);
 
 #endif

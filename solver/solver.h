@@ -103,6 +103,14 @@ typedef struct schedule {
 int schedule_push(schedule *s, ins_kind kind, int arg, unsigned flags); /* 0 or -ENOMEM */
 void schedule_free(schedule *s);
 const char *ins_kind_name(ins_kind k);
+
+/* Lowering helper every solver uses: `in` holds only FWD, BWD and OPT instructions
+ * (the compute sequence a solver chose, recomputations included). The result adds
+ * FREE right after the last use of every tensor instance (a FWD input or a BWD
+ * saved read, before the op that produces it again), FREE_GRAD right after the
+ * backward of a gradient's producer (or its last use), and sets INS_RECOMPUTE on
+ * every FWD of an op that already ran. Returns 0 or -EINVAL/-ENOMEM. */
+int schedule_finalize(const graph *g, const schedule *in, schedule *out, remat_err *err);
 int ins_kind_from_name(const char *name); /* or -EINVAL */
 
 /* ---------------------------------------------------------------- simulator */
