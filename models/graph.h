@@ -218,6 +218,10 @@ int64_t graph_saved_bytes(const graph *g);
 /* Bytes an op's backward reads that are activations (ACT/EXTRA), each counted once. */
 int64_t graph_op_saved_bytes(const graph *g, int op);
 
+/* Sets every op's ws_fwd/ws_bwd to the scratch the CPU kernels use (the rules in
+ * docs/model-format.md: attention backward 2*T*T*4, conv2d im2col, else 0). */
+void graph_set_workspace(graph *g);
+
 /* Deep copy. Returns 0 or -ENOMEM. */
 int graph_copy(graph *dst, const graph *src);
 
