@@ -111,10 +111,13 @@ int64_t cpu_exec_grad_count(const cpu_exec *x);
 /* Copies every trainable parameter's gradient, concatenated in tensor order, into
  * out (n floats, n == cpu_exec_grad_count). Returns 0 or -EINVAL. */
 int cpu_exec_copy_grads(const cpu_exec *x, float *out, int64_t n);
-/* Writes parameters (after the last OPT), or gradients, to a binary dump:
- * "REMATDMP" u32 version=1, u32 count, then per tensor: u32 name length, name,
- * u32 ndim, i64 shape[ndim], f32 data[numel]; what: 0 params, 1 grads (trainable
- * only). Returns 0 or -errno. */
+/* Writes tensors to a binary dump: "REMATDMP", u32 version = 2, u32 count, then per
+ * tensor: u32 name length, name bytes, u32 dtype (remat_dtype), u32 ndim,
+ * i64 shape[ndim], raw data (numel * dtype size), little-endian as in memory.
+ * what: EXEC_DUMP_PARAMS (all parameters, current values), EXEC_DUMP_GRADS
+ * (trainable parameters' gradients), EXEC_DUMP_INPUTS (step inputs).
+ * Returns 0 or -EIO. */
+enum { EXEC_DUMP_PARAMS = 0, EXEC_DUMP_GRADS = 1, EXEC_DUMP_INPUTS = 2 };
 int cpu_exec_dump(const cpu_exec *x, int what, FILE *f, remat_err *err);
 
 /* Frees everything the runner holds. */

@@ -437,7 +437,7 @@ static void test_dump(void **state)
     size_t expect = 16;
     for (int t = 0; t < g.n_tensors; t++)
         if (g.tensors[t].role == ROLE_PARAM)
-            expect += 4 + strlen(g.tensors[t].name) + 4 + 8 * (size_t)g.tensors[t].ndim +
+            expect += 4 + strlen(g.tensors[t].name) + 8 + 8 * (size_t)g.tensors[t].ndim +
                       (size_t)g.tensors[t].bytes;
     assert_int_equal(len, expect);
     free(buf);
