@@ -67,7 +67,30 @@ static void ye_scalar(ye *e, const char *s, bool plain_ok)
                                          plain_ok ? YAML_PLAIN_SCALAR_STYLE : YAML_ANY_SCALAR_STYLE));
 }
 
-void ye_str(ye *e, const char *s) { ye_scalar(e, s ? s : "", false); }
+/* A string may be written plain when a reader would not take it for a number,
+ * a boolean or null; libyaml still quotes it if its characters need that. */
+static bool plain_safe(const char *s)
+{
+    static const char *const special[] = {"true", "false", "yes", "no", "on", "off", "null",
+                                          "~", "True", "False", "Yes", "No", "Null", "TRUE",
+                                          "FALSE", "NULL", NULL};
+    if (!*s)
+        return false;
+    for (int i = 0; special[i]; i++)
+        if (strcmp(s, special[i]) == 0)
+            return false;
+    char *end = NULL;
+    (void)strtod(s, &end);
+    if (end != s)
+        return false; /* starts like a number: quote to keep it a string */
+    return s[0] != '.' && s[0] != '-' && s[0] != '+';
+}
+
+void ye_str(ye *e, const char *s)
+{
+    s = s ? s : "";
+    ye_scalar(e, s, plain_safe(s));
+}
 
 void ye_int(ye *e, int64_t v)
 {
@@ -130,6 +153,8 @@ void ye_seq_end(ye *e)
     yaml_event_t ev;
     ye_emit(e, &ev, yaml_sequence_end_event_initialize(&ev));
 }
+
+void ye_key(ye *e, const char *k) { ye_scalar(e, k, true); }
 
 void ye_kstr(ye *e, const char *k, const char *v)
 {
