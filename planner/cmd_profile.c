@@ -13,13 +13,16 @@
 static void profile_usage(FILE *f)
 {
     fprintf(f, "usage: remat profile (--model NAME | --hf-config FILE | --model-file FILE)\n"
-               "                     [options] [-o FILE]\n\n"
+               "                     [options] [-o FILE]\n"
+               "       remat profile --profile FILE [-o FILE | --format F]\n\n"
                "Profiles one training step of a model: per-op output and saved bytes,\n"
                "forward/backward FLOPs and time, module rows and totals.\n"
                "On a terminal without -o it prints a table; otherwise it writes the profile\n"
-               "YAML (docs/profile-format.md) to stdout or to FILE.\n\n");
+               "YAML (docs/profile-format.md) to stdout or to FILE. --profile FILE reads a\n"
+               "saved profile instead (to print it as a table, or to check and rewrite it).\n\n");
     model_opts_usage(f);
     fprintf(f, "\noutput:\n"
+               "  --profile FILE        read a saved profile instead of building one\n"
                "  -o, --output FILE     write the profile YAML to FILE (atomically)\n"
                "  --format F            yaml or table (default: table on a terminal, else yaml)\n"
                "  -h, --help            this help\n");
@@ -35,7 +38,7 @@ int cmd_profile(int argc, char **argv)
     model_opts mo;
     model_opts_init(&mo);
     remat_err err = {{0}};
-    const char *out = NULL, *format = NULL;
+    const char *out = NULL, *format = NULL, *from = NULL;
     int status = 2;
     for (int i = 1; i < argc;) {
         const char *a = argv[i];
@@ -49,13 +52,16 @@ int cmd_profile(int argc, char **argv)
             goto usage_error;
         if (rc > 0)
             continue;
-        if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0 || strcmp(a, "--format") == 0) {
+        if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0 || strcmp(a, "--format") == 0 ||
+            strcmp(a, "--profile") == 0) {
             if (i + 1 >= argc) {
                 remat_fail(&err, -EINVAL, "%s needs a value", a);
                 goto usage_error;
             }
             if (strcmp(a, "--format") == 0)
                 format = argv[i + 1];
+            else if (strcmp(a, "--profile") == 0)
+                from = argv[i + 1];
             else
                 out = argv[i + 1];
             i += 2;
@@ -77,8 +83,14 @@ int cmd_profile(int argc, char **argv)
         goto usage_error;
     }
 
+    if (from && (mo.any || mo.sized || mo.spec.n_set > 0 || mo.target_given ||
+                 mo.measure != SRC_ANALYTIC)) {
+        remat_fail(&err, -EINVAL, "--profile reads a saved profile; it takes no model options");
+        goto usage_error;
+    }
+
     profile p;
-    if (model_opts_build_profile(&mo, &p, &err) != 0) {
+    if ((from ? yaml_read_profile(from, &p, &err) : model_opts_build_profile(&mo, &p, &err)) != 0) {
         fprintf(stderr, "remat profile: %s\n", err.msg);
         model_opts_free(&mo);
         return 1;

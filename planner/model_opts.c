@@ -10,8 +10,9 @@
 #include <string.h>
 
 #include "config.h"
+#include "executor/executor.h"
 
-int (*profile_measure_cpu_hook)(profile *p, int repeats, remat_err *err) = NULL;
+int (*profile_measure_cpu_hook)(profile *p, int repeats, remat_err *err) = profile_measure_cpu;
 int (*profile_measure_cuda_hook)(profile *p, int repeats, remat_err *err) = NULL;
 
 #define MEASURE_REPEATS 5
@@ -162,6 +163,7 @@ int model_opts_parse(model_opts *mo, int argc, char **argv, int *i, remat_err *e
             return remat_fail(err, -EINVAL, "unknown target '%s' (known: %s)", v, known);
         }
         mo->target = v;
+        mo->target_given = true;
     } else { /* --measure */
         int s = profile_source_from_name(v);
         if (s < 0)

@@ -20,11 +20,12 @@ typedef struct model_opts {
     char *set_storage[MODEL_OPTS_MAX_SET]; /* copies behind spec.set_* */
     bool sized;                 /* a size/dtype/dropout option was given */
     bool any;                   /* any model source option was given */
+    bool target_given;          /* --target was given */
 } model_opts;
 
 /* The CPU measurement step of --measure cpu: times every op with the real CPU
- * kernels and fills p's times (source cpu). NULL when this build has no CPU
- * executor; the executor sets it to its profile_measure_cpu. Returns 0 or -errno. */
+ * kernels and fills p's times (source cpu): the executor's profile_measure_cpu,
+ * a pointer so a test or another front end can replace it. Returns 0 or -errno. */
 extern int (*profile_measure_cpu_hook)(profile *p, int repeats, remat_err *err);
 /* The same for --measure cuda (CUPTI); NULL when remat was built without CUDA. */
 extern int (*profile_measure_cuda_hook)(profile *p, int repeats, remat_err *err);

@@ -110,7 +110,7 @@ int report_profile_table(FILE *f, const profile *p, remat_err *err)
                 fmt_time(m[k].time_fwd_s, d, sizeof d), fmt_time(m[k].time_bwd_s, e, sizeof e));
     }
     const profile_totals *t = &p->totals;
-    fprintf(f, "%-*s %12s %14s %14s %10s %10s\n", width, "total (distinct saved tensors)",
+    fprintf(f, "%-*s %12s %14s %14s %10s %10s\n", width, "total",
             remat_format_bytes(t->saved_activation_bytes, a, sizeof a),
             fmt_flops(t->flops_fwd, b, sizeof b), fmt_flops(t->flops_bwd, c, sizeof c),
             fmt_time(t->time_fwd_s, d, sizeof d), fmt_time(t->time_bwd_s, e, sizeof e));
