@@ -4,6 +4,5 @@
 #define REMAT_PLANNER_COMMANDS_H
 
 int cmd_models(int argc, char **argv);
-int cmd_profile(int argc, char **argv);
 
 #endif

@@ -13,7 +13,6 @@ typedef struct subcommand {
 
 static const subcommand subcommands[] = {
     {"models", cmd_models, "list the model zoo"},
-    {"profile", cmd_profile, "profile a model: per-op bytes, FLOPs and time"},
 };
 
 static void usage(FILE *f)
