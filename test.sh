@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 . scripts/deps.sh
-remat_deps
+remat_deps python3-torch python3-pytest python3-yaml
 
 echo "== build with AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)"
 if [ ! -f build-asan/build.ninja ]; then
