@@ -88,10 +88,13 @@ static void test_non_positive_sizes(void **state)
     cli_run r;
     CLI(&r, "profile", "--model", "mlp", "--batch", "0", "-o", cli_path("p.yaml"));
     expect_failure(&r, "--batch must be a positive integer");
-    CLI(&r, "profile", "--model", "mlp", "--seq=-4", "-o", cli_path("p.yaml"));
-    expect_failure(&r, "--seq must be a positive integer");
+    CLI(&r, "profile", "--model", "mlp", "--seq", "-4", "-o", cli_path("p.yaml"));
+    expect_failure(&r, "--seq must be a positive integer, got '-4'");
     CLI(&r, "profile", "--model", "mlp", "--image", "12x", "-o", cli_path("p.yaml"));
-    expect_failure(&r, "--image must be a positive integer");
+    expect_failure(&r, "--image needs an integer, got '12x'");
+    CLI(&r, "profile", "--model", "mlp", "--batch", "99999999999999999999", "-o",
+        cli_path("p.yaml"));
+    expect_failure(&r, "--batch needs an integer");
     CLI(&r, "profile", "--model", "mlp", "--set", "width=0", "-o", cli_path("p.yaml"));
     expect_failure(&r, "width");
     CLI(&r, "profile", "--model", "mlp", "--batch");
@@ -103,19 +106,19 @@ static void test_bad_values(void **state)
     (void)state;
     cli_run r;
     CLI(&r, "profile", "--model", "mlp", "--dtype", "int8", "-o", cli_path("p.yaml"));
-    expect_failure(&r, "--dtype 'int8'");
+    expect_failure(&r, "--dtype must be fp32, bf16 or fp16, got 'int8'");
     CLI(&r, "profile", "--model", "mlp", "--dtype", "i32", "-o", cli_path("p.yaml"));
-    expect_failure(&r, "--dtype 'i32'");
+    expect_failure(&r, "--dtype must be fp32, bf16 or fp16, got 'i32'");
     CLI(&r, "profile", "--model", "mlp", "--dropout", "1.5", "-o", cli_path("p.yaml"));
-    expect_failure(&r, "--dropout");
+    expect_failure(&r, "--dropout 1.5 is out of range");
     CLI(&r, "profile", "--model", "mlp", "--target", "tpu", "-o", cli_path("p.yaml"));
-    expect_failure(&r, "unknown target 'tpu'");
+    expect_failure(&r, "unknown target device 'tpu'");
     CLI(&r, "profile", "--model", "mlp", "--measure", "abacus", "-o", cli_path("p.yaml"));
-    expect_failure(&r, "--measure 'abacus'");
+    expect_failure(&r, "--measure must be analytic, cpu or cuda, got 'abacus'");
     CLI(&r, "profile", "--model", "mlp", "--frobnicate", "-o", cli_path("p.yaml"));
     expect_failure(&r, "unknown option '--frobnicate'");
     CLI(&r, "profile", "-o", cli_path("p.yaml"));
-    expect_failure(&r, "no model given");
+    expect_failure(&r, "no model: give --model");
     CLI(&r, "profile", "--model", "mlp", "--model-file", FIXTURES_DIR "/cli/malformed.yaml");
     expect_failure(&r, "only one of");
 }
@@ -146,7 +149,7 @@ static void test_malformed_files(void **state)
     expect_failure(&r, "malformed.yaml:5:");
     CLI(&r, "profile", "--profile", FIXTURES_DIR "/cli/bad_version_profile.yaml", "-o",
         cli_path("p.yaml"));
-    expect_failure(&r, "bad_version_profile.yaml:1:17: unsupported profile format_version 99");
+    expect_failure(&r, "bad_version_profile.yaml:1:17: profile format_version 99 is not supported");
     /* a written profile reads back with --profile, but it is not a model file */
     CLI(&r, "profile", "--model", "chain", "--set", "length=2", "-o", cli_path("p.yaml"));
     assert_int_equal(r.status, 0);
@@ -160,7 +163,7 @@ static void test_malformed_files(void **state)
     unlink(cli_path("p.yaml"));
     expect_failure(&r, "p.yaml:1:1: unknown key 'format_version'");
     CLI(&r, "profile", "--profile", FIXTURES_DIR "/cli/malformed.yaml");
-    expect_failure(&r, "malformed.yaml:5:5: YAML error");
+    expect_failure(&r, "malformed.yaml:5:5: YAML syntax error");
 }
 
 /* Flips one number in a written profile: the reader must refuse it by position. */
@@ -271,7 +274,22 @@ static void test_measure(void **state)
 #if !HAVE_CUDA
     CLI(&r, "profile", "--model", "chain", "--measure", "cuda", "-o", cli_path("p.yaml"));
     expect_failure(&r, "remat was built without CUDA");
+#else
+    CLI(&r, "profile", "--model", "chain", "--measure", "cuda", "-o", cli_path("p.yaml"));
+    if (r.status != 0)
+        expect_failure(&r, "cuda");
+    else
+        cli_run_free(&r);
+    unlink(cli_path("p.yaml"));
 #endif
+    /* a saved profile fixes its sizes, target and source */
+    CLI(&r, "profile", "--model", "chain", "-o", cli_path("p.yaml"));
+    assert_int_equal(r.status, 0);
+    cli_run_free(&r);
+    CLI(&r, "profile", "--profile", cli_path("p.yaml"), "--measure", "cpu", "-o",
+        cli_path("q.yaml"));
+    unlink(cli_path("p.yaml"));
+    expect_failure(&r, "do not apply to --profile");
 }
 
 int main(void)

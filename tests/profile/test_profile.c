@@ -219,20 +219,35 @@ static void test_reader_errors(void **state)
     /* bad numbers in ops (the modules' numbers are derived, not read) */
     const char *ops = strstr(good, "\nops:");
     assert_non_null(ops);
-    char *bad = replace_after(good, ops, "time_bwd_s: 1}", "time_bwd_s: x}");
-    assert_int_equal(read_text(bad, &p, &e), -EINVAL);
-    assert_non_null(strstr(e.msg, "time_bwd_s must be a finite number, not 'x'"));
+    char *bad = replace_after(good, ops, "time_bwd_s: 1.0}", "time_bwd_s: x}");
+    assert_true(read_text(bad, &p, &e) < 0);
+    assert_non_null(strstr(e.msg, "time_bwd_s 'x' is not a finite number"));
+    assert_null(p.ops);
     free(bad);
-    bad = replace_after(good, ops, "time_fwd_s: 1,", "time_fwd_s: '1',");
-    assert_int_equal(read_text(bad, &p, &e), -EINVAL);
-    assert_non_null(strstr(e.msg, "time_fwd_s must be a number, not the string '1'"));
+    bad = replace_after(good, ops, "time_fwd_s: 1.0,", "time_fwd_s: -1.0,");
+    assert_true(read_text(bad, &p, &e) < 0);
+    assert_non_null(strstr(e.msg, "time_fwd_s -1 is out of range"));
     free(bad);
-    bad = replace_after(good, ops, "time_fwd_s: 1,", "time_fwd_s: -1,");
-    assert_int_equal(read_text(bad, &p, &e), -EINVAL);
-    assert_non_null(strstr(e.msg, "time_fwd_s is -1"));
+    bad = replace_after(good, ops, "time_fwd_s: 1.0,", "time_fwd_s: .nan,");
+    assert_true(read_text(bad, &p, &e) < 0);
+    assert_non_null(strstr(e.msg, "time_fwd_s '.nan' is not a finite number"));
     free(bad);
 
-    /* an unknown top-level key */
+    /* descriptive fields that disagree with the graph */
+    bad = replace_after(good, ops, "module: stages.1,", "module: stages.9,");
+    assert_int_equal(read_text(bad, &p, &e), -EINVAL);
+    assert_non_null(strstr(e.msg, "op 'stages.1': module 'stages.9' differs"));
+    free(bad);
+    bad = replace_after(good, ops, "out_bytes: 4096,", "out_bytes: 4095,");
+    assert_int_equal(read_text(bad, &p, &e), -EINVAL);
+    assert_non_null(strstr(e.msg, "op 'stages.0': out_bytes 4095 differs from the graph's 4096"));
+    free(bad);
+    bad = replace_after(good, ops, "kind: stage,", "kind: relu,");
+    assert_int_equal(read_text(bad, &p, &e), -EINVAL);
+    assert_non_null(strstr(e.msg, "kind 'relu' differs"));
+    free(bad);
+
+    /* an unknown top-level key, reported at its line and column */
     size_t n = len + 32;
     bad = malloc(n);
     snprintf(bad, n, "colour: blue\n%s", good);
@@ -243,7 +258,13 @@ static void test_reader_errors(void **state)
     /* an op renamed */
     bad = replace_after(good, ops, "- {name: stages.1,", "- {name: stages.7,");
     assert_int_equal(read_text(bad, &p, &e), -EINVAL);
-    assert_non_null(strstr(e.msg, "ops[1] is 'stages.7'"));
+    assert_non_null(strstr(e.msg, "ops entry 1 is 'stages.7'"));
+    free(bad);
+
+    /* an op missing from ops */
+    bad = replace_after(good, ops, "- {name: stages.1,", "- {nome: stages.1,");
+    assert_int_equal(read_text(bad, &p, &e), -EINVAL);
+    assert_non_null(strstr(e.msg, "unknown key 'nome'"));
     free(bad);
 
     /* truncated: the graph section cut off */
@@ -252,12 +273,14 @@ static void test_reader_errors(void **state)
     assert_non_null(at);
     at[1] = 0;
     assert_int_equal(read_text(bad, &p, &e), -EINVAL);
-    assert_non_null(strstr(e.msg, "has no 'graph'"));
+    assert_non_null(strstr(e.msg, "missing key 'graph'"));
     free(bad);
 
     /* empty file */
     assert_int_equal(read_text("", &p, &e), -EINVAL);
-    assert_non_null(strstr(e.msg, "empty"));
+    assert_non_null(strstr(e.msg, ":1:1: empty file"));
+    /* binary garbage */
+    assert_int_equal(read_text("format_version: 1\n\x01\x02\xff\xfe", &p, &e), -EINVAL);
     free(good);
 }
 
