@@ -390,6 +390,68 @@ static void test_breakdown_store_all(void **state)
     profile_free(&p);
 }
 
+/* The HTML page: self-contained, well-formed, deterministic, both pictures inline. */
+typedef struct html_ctx {
+    html_report_input in;
+} html_ctx;
+
+static int write_html(FILE *f, void *ctx, remat_err *err)
+{
+    return html_report(f, &((html_ctx *)ctx)->in, err);
+}
+
+static int write_html_r(FILE *f, void *ctx)
+{
+    remat_err e;
+    int rc = write_html(f, ctx, &e);
+    if (rc)
+        fprintf(stderr, "%s\n", e.msg);
+    return rc;
+}
+
+static void test_html(void **state)
+{
+    (void)state;
+    profile p;
+    build_profile(&p, "mlp", "depth=6,width=128");
+    plan pl[2];
+    memset(pl, 0, sizeof pl);
+    for (int k = 0; k < 2; k++) {
+        mem_config_default(&pl[k].mem);
+        pl[k].budget_bytes = 20 * 1024;
+    }
+    pl[0].solver = SOLVER_NONE;
+    snprintf(pl[0].status, sizeof pl[0].status, "optimal");
+    store_all_schedule(&p.g, &pl[0].sched);
+    pl[1].solver = SOLVER_SQRT;
+    snprintf(pl[1].status, sizeof pl[1].status, "infeasible");
+    char *cp[] = {"layers.1", "layers.<3>&"};
+    pl[0].n_checkpoints = 2;
+    pl[0].checkpoints = cp;
+    const pareto_series s[] = {{"dp", 4, pts_dp}, {"sqrt", 4, pts_sqrt}};
+    html_ctx c = {{.prof = &p, .plans = pl, .n_plans = 2, .chosen = 0, .series = s, .n_series = 2}};
+    char *a = render(write_html_r, &c);
+    char *b = render(write_html_r, &c);
+    assert_string_equal(a, b);
+    assert_well_formed(a, true);
+    assert_int_equal(count(a, "<svg xmlns="), 2);
+    assert_non_null(strstr(a, "<style>"));
+    assert_null(strstr(a, "<script"));
+    assert_null(strstr(a, "src="));
+    assert_null(strstr(a, "href="));
+    assert_non_null(strstr(a, "layers.&lt;3&gt;&amp;"));
+    assert_non_null(strstr(a, "<td>infeasible</td>"));
+    assert_non_null(strstr(a, "<title>remat report: mlp</title>"));
+    remat_err e;
+    assert_int_equal(report_write_atomic("report_mlp.html", write_html, &c, &e), 0);
+    free(a);
+    free(b);
+    html_ctx bad = {{.prof = &p, .plans = pl, .n_plans = 2, .chosen = 5}};
+    assert_int_equal(html_report(stdout, &bad.in, &e), -EINVAL);
+    schedule_free(&pl[0].sched);
+    profile_free(&p);
+}
+
 /* A long schedule is drawn in at most 1200 columns and keeps its peak. */
 static void test_timeline_long(void **state)
 {
@@ -431,6 +493,7 @@ int main(void)
         cmocka_unit_test(test_pareto),
         cmocka_unit_test(test_breakdown_store_all),
         cmocka_unit_test(test_timeline_long),
+        cmocka_unit_test(test_html),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
