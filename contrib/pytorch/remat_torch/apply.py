@@ -214,3 +214,48 @@ def _make_context_fn(owners: Dict[str, str]):
         return CheckpointPolicy.PREFER_RECOMPUTE
 
     return partial(create_selective_checkpoint_contexts, policy)
+
+
+def _main(argv=None) -> int:
+    """python3 -m remat_torch.apply PLAN.yaml [--model DOTTED.FACTORY]: checks a plan
+    can be applied and prints the code that applies it; with --model (a function
+    returning the nn.Module, e.g. mypkg.models:build) it applies the plan to that
+    model and lists what it wrapped."""
+    import argparse
+    import importlib
+    import sys
+
+    ap = argparse.ArgumentParser(prog="python3 -m remat_torch.apply",
+                                 description="Check a remat plan and show how to apply it.")
+    ap.add_argument("plan")
+    ap.add_argument("--model", help="module:function returning the torch.nn.Module to apply it to")
+    a = ap.parse_args(argv)
+    try:
+        plan = load_plan(a.plan)
+        if plan.multilevel:
+            raise RematPlanError(f"{plan.source}: multi-level plan: torch.utils.checkpoint cannot "
+                                 "express it; run it with `remat validate --plan`")
+        print(f"{len(plan.checkpoints)} modules to checkpoint (use_reentrant=False)")
+        for c in plan.checkpoints:
+            print(f"  {c}")
+        if plan.selective:
+            print(f"selective policy on {len(plan.selective)} ops: "
+                  + ("supported by this torch" if has_selective_checkpointing()
+                     else f"NOT supported by torch {torch.__version__} (needs >= 2.4)"))
+        if a.model:
+            modname, _, fn = a.model.partition(":")
+            model = getattr(importlib.import_module(modname), fn or "build")()
+            h = apply_plan(model, plan)
+            print(f"applied: wrapped {len(h.wrapped)} modules")
+        else:
+            print("\nin your training script:\n"
+                  "    from remat_torch import apply_plan\n"
+                  f"    apply_plan(model, {a.plan!r})")
+    except RematPlanError as e:
+        print(f"remat_torch: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())

@@ -146,3 +146,16 @@ def test_saved_bytes_match_two_level_rule(checkpoints, hf):
     rows = st.ids.numel()
     assert abs(meter.bytes - want) <= tolerance(rows), (meter.bytes, want)
     assert meter.checkpoint_inputs == len(checkpoints)
+
+
+def test_command_line(tmp_path, capsys):
+    from remat_torch.apply import _main
+
+    p = tmp_path / "plan.yaml"
+    p.write_text("checkpoints: [transformer.h.0, transformer.h.1]\nmultilevel: false\n")
+    assert _main([str(p)]) == 0
+    out = capsys.readouterr().out
+    assert "2 modules to checkpoint" in out and "apply_plan(model" in out
+    p.write_text("checkpoints: [transformer.h.0]\nmultilevel: true\n")
+    assert _main([str(p)]) == 1
+    assert "multi-level" in capsys.readouterr().err
