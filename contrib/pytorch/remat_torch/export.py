@@ -86,7 +86,7 @@ class _Builder:
         if name in self.tindex:
             raise ExportError(f"duplicate tensor name {name}")
         self.tindex[name] = len(self.tensors)
-        self.tensors.append({"name": name, "role": role, "dtype": dtype, "shape": [int(s) for s in shape]})
+        self.tensors.append({"name": name, "shape": [int(s) for s in shape], "dtype": dtype, "role": role})
         return name
 
     def shape(self, tname: str) -> List[int]:
@@ -114,16 +114,16 @@ class _Builder:
         sv: List[str] = []
         for s in saved or []:
             sv.extend(names[s] if s in names else [s])
-        o = {"name": name, "kind": kind, "module": module, "in": list(inputs), "out": out}
+        o = {"name": name, "module": module, "kind": kind, "inputs": list(inputs), "output": out}
         if ex:
             o["extras"] = ex
         o["saved"] = sv
         if params:
             o["params"] = list(params)
         if attr:
-            o["attr"] = [int(a) for a in attr]
+            o["attrs"] = [int(a) for a in attr]
         if fattr:
-            o["fattr"] = [float(a) for a in fattr]
+            o["fattrs"] = [float(a) for a in fattr]
         o["flops_fwd"], o["flops_bwd"] = int(flops[0]), int(flops[1])
         self.ops.append(o)
         return out
@@ -386,6 +386,7 @@ def export_graph(module: nn.Module, example_inputs: Dict[str, torch.Tensor], *, 
     if loss_out is None:
         raise ExportError("the module's forward must end in F.cross_entropy (remat plans a training step)")
     return {
+        "version": 1,
         "model": name,
         "batch": int(batch or 1),
         "seq": int(seq or 1),

@@ -105,7 +105,7 @@ def two_level_saved_bytes(mf, checkpoints):
 
     produced_in = {}
     for o in mf["ops"]:
-        for t in [o["out"]] + o.get("extras", []):
+        for t in [o["output"]] + o.get("extras", []):
             produced_in[t] = owner(o)
     kept = set()
     for o in mf["ops"]:
@@ -113,7 +113,7 @@ def two_level_saved_bytes(mf, checkpoints):
         if c is None:
             kept.update(s for s in o["saved"] if tens[s]["role"] in ("act", "extra"))
         else:
-            kept.update(t for t in o["in"] if tens[t]["role"] in ("act", "extra") and produced_in.get(t) != c)
+            kept.update(t for t in o["inputs"] if tens[t]["role"] in ("act", "extra") and produced_in.get(t) != c)
     return sum(nbytes(t) for t in kept)
 
 
