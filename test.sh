@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 . scripts/deps.sh
-remat_deps chromium libxml2-utils python3-torch python3-yaml python3-pytest
+remat_deps python3-torch python3-pytest python3-yaml chromium libxml2-utils
 
 echo "== build with AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)"
 if [ ! -f build-asan/build.ninja ]; then
