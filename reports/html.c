@@ -295,7 +295,7 @@ int html_report(FILE *f, const html_report_input *in, remat_err *err)
             if (rc)
                 return rc;
             fputs("<figcaption>Live memory at each schedule instruction of the chosen plan, "
-                  "stacked by kind; the thin outline is the simulator's total.</figcaption>\n"
+                  "stacked by kind.</figcaption>\n"
                   "</figure>\n",
                   f);
         }

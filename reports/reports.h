@@ -16,12 +16,12 @@ int report_write_atomic(const char *path, report_writer write, void *ctx, remat_
 
 /* ---------------------------------------------------------------- pictures */
 
-/* The dynamic memory of a schedule split by kind, per instruction, at the
+/* The dynamic memory of a plan split by kind, per instruction, at the
  * instruction's high point (a FWD with its output, extras and forward temporaries
- * allocated; a BWD with its new input gradients and backward temporaries; FREE and
- * FREE_GRAD after the free). Replays the schedule with the simulator's rules
- * (solver.h) and the plan's allocator rounding, so static + act + grad + tmp equals
- * static_bytes + pred.peak_during[i] for a plan the simulator accepted. */
+ * allocated; a BWD with its new input gradients and backward temporaries; any other
+ * instruction: the state before it). Taken from the simulator's prediction
+ * (pl->pred.act_after / grad_after / tmp_during), so static_bytes + act + grad + tmp
+ * equals static_bytes + pred.peak_during[i] at every instruction. */
 typedef struct mem_breakdown {
     int n;                   /* instructions */
     int64_t static_bytes;    /* parameters, gradients, optimizer state, inputs, workspace */
@@ -30,15 +30,15 @@ typedef struct mem_breakdown {
     int64_t *tmp;            /* n: operator temporaries held */
 } mem_breakdown;
 
-/* Fills *out for pl->sched on p's graph; static_bytes is pl->pred.static_bytes.
- * Returns 0, or -EINVAL naming the instruction the replay rejects, or -ENOMEM;
- * on error *out is left empty. */
+/* Fills *out for pl (static_bytes is pl->pred.static_bytes). Returns 0, -EINVAL
+ * for a plan without a simulated prediction of its schedule (or one whose parts do
+ * not add up, naming the instruction), or -ENOMEM; on error *out is left empty. */
 int mem_breakdown_compute(const profile *p, const plan *pl, mem_breakdown *out, remat_err *err);
 void mem_breakdown_free(mem_breakdown *b);
 
 /* Writes an SVG memory timeline of pl to f: live bytes per instruction stacked by
- * static / activations / gradients / temporaries, the simulator's total as an
- * outline, the budget line, the start of the backward pass, and the peak marked
+ * static / activations / gradients / temporaries, the budget line, the start of
+ * the backward pass, and the peak marked
  * with the largest tensors live there (pl->pred). Long schedules are reduced to at
  * most 1200 columns, each showing its highest instruction, so the peak is kept.
  * Valid XML (names escaped), no XML prolog (it can be inlined in HTML),

@@ -167,107 +167,42 @@ static void byte_axis_y(FILE *f, double ymax, double x0, double x1, double y0, d
 
 /* ---------------------------------------------------------------- breakdown */
 
-static int64_t rounded(const plan *pl, int64_t bytes)
-{
-    return bytes > 0 ? alloc_round(pl->mem.allocator, bytes) : 0;
-}
-
 int mem_breakdown_compute(const profile *p, const plan *pl, mem_breakdown *out, remat_err *err)
 {
+    (void)p;
     memset(out, 0, sizeof *out);
-    const graph *g = &p->g;
-    const schedule *s = &pl->sched;
-    if (s->n <= 0 || !s->ins)
+    const sim_result *r = &pl->pred;
+    int n = pl->sched.n;
+    if (n <= 0 || !pl->sched.ins)
         return remat_fail(err, -EINVAL, "the plan has no schedule");
-    size_t n = (size_t)s->n;
-    bool *live = calloc((size_t)g->n_tensors + 1, sizeof *live);
-    bool *glive = calloc((size_t)g->n_tensors + 1, sizeof *glive);
-    out->act = calloc(n, sizeof *out->act);
-    out->grad = calloc(n, sizeof *out->grad);
-    out->tmp = calloc(n, sizeof *out->tmp);
-    int rc = 0;
-    if (!live || !glive || !out->act || !out->grad || !out->tmp) {
-        rc = remat_fail(err, -ENOMEM, "out of memory");
-        goto done;
-    }
-    out->n = s->n;
-    out->static_bytes = pl->pred.static_bytes;
-    int64_t act = 0, grad = 0;
-    for (int i = 0; i < s->n && rc == 0; i++) {
-        const sched_ins *in = &s->ins[i];
-        int64_t tmp = 0;
-        switch ((ins_kind)in->kind) {
-        case INS_FWD:
-        case INS_BWD: {
-            if (in->arg < 0 || in->arg >= g->n_ops) {
-                rc = remat_fail(err, -EINVAL, "instruction %d: op index %d out of range", i,
-                                (int)in->arg);
-                break;
-            }
-            const graph_op *o = &g->ops[in->arg];
-            if (in->kind == INS_FWD) {
-                int made[1 + GRAPH_MAX_EXTRAS];
-                int nm = 0;
-                made[nm++] = o->out;
-                for (int k = 0; k < o->n_extra; k++)
-                    made[nm++] = o->extra[k];
-                for (int k = 0; k < nm && rc == 0; k++) {
-                    if (live[made[k]])
-                        rc = remat_fail(err, -EINVAL, "instruction %d: fwd %s: %s is already live",
-                                        i, o->name, g->tensors[made[k]].name);
-                    live[made[k]] = true;
-                    act += rounded(pl, g->tensors[made[k]].bytes);
-                }
-                tmp = rounded(pl, o->ws_fwd);
-            } else {
-                for (int k = 0; k < o->n_in; k++) {
-                    const graph_tensor *t = &g->tensors[o->in[k]];
-                    if (t->role == ROLE_ACT && t->needs_grad && !glive[o->in[k]]) {
-                        glive[o->in[k]] = true;
-                        grad += rounded(pl, t->bytes);
-                    }
-                }
-                tmp = rounded(pl, o->ws_bwd);
-            }
-            break;
-        }
-        case INS_FREE:
-        case INS_FREE_GRAD: {
-            bool is_grad = in->kind == INS_FREE_GRAD;
-            if (in->arg < 0 || in->arg >= g->n_tensors) {
-                rc = remat_fail(err, -EINVAL, "instruction %d: tensor index %d out of range", i,
-                                (int)in->arg);
-                break;
-            }
-            bool *l = is_grad ? glive : live;
-            if (!l[in->arg]) {
-                rc = remat_fail(err, -EINVAL, "instruction %d: %s of %s, which is not live", i,
-                                is_grad ? "free_grad" : "free", g->tensors[in->arg].name);
-                break;
-            }
-            l[in->arg] = false;
-            int64_t b = rounded(pl, g->tensors[in->arg].bytes);
-            if (is_grad)
-                grad -= b;
-            else
-                act -= b;
-            break;
-        }
-        case INS_OPT:
-            break;
-        default:
-            rc = remat_fail(err, -EINVAL, "instruction %d: unknown kind %d", i, (int)in->kind);
-        }
-        out->act[i] = act;
-        out->grad[i] = grad;
-        out->tmp[i] = tmp;
-    }
-done:
-    free(live);
-    free(glive);
-    if (rc)
+    if (r->n != n || !r->act_after || !r->grad_after || !r->tmp_during || !r->peak_during)
+        return remat_fail(err, -EINVAL, "the plan has no simulated prediction of its %d instructions",
+                          n);
+    out->act = malloc((size_t)n * sizeof *out->act);
+    out->grad = malloc((size_t)n * sizeof *out->grad);
+    out->tmp = malloc((size_t)n * sizeof *out->tmp);
+    if (!out->act || !out->grad || !out->tmp) {
         mem_breakdown_free(out);
-    return rc;
+        return remat_fail(err, -ENOMEM, "out of memory");
+    }
+    out->n = n;
+    out->static_bytes = r->static_bytes;
+    for (int i = 0; i < n; i++) {
+        /* a FWD or BWD only allocates, so its high point is after it plus its
+         * temporaries; any other instruction's high point is the state before it */
+        int k = pl->sched.ins[i].kind == INS_FWD || pl->sched.ins[i].kind == INS_BWD || i == 0 ? i : i - 1;
+        out->act[i] = r->act_after[k];
+        out->grad[i] = r->grad_after[k];
+        out->tmp[i] = k == i ? r->tmp_during[i] : 0;
+        if (out->act[i] + out->grad[i] + out->tmp[i] != r->peak_during[i]) {
+            int64_t got = out->act[i] + out->grad[i] + out->tmp[i];
+            mem_breakdown_free(out);
+            return remat_fail(err, -EINVAL, "instruction %d: the breakdown (%lld bytes) does not add up "
+                              "to the simulator's high point (%lld bytes)", i, (long long)got,
+                              (long long)r->peak_during[i]);
+        }
+    }
+    return 0;
 }
 
 void mem_breakdown_free(mem_breakdown *b)
@@ -323,13 +258,12 @@ int svg_memory_timeline(FILE *f, const profile *p, const plan *pl, remat_err *er
         return rc;
     const graph *g = &p->g;
     int n = b.n;
-    bool have_pred = pl->pred.n == n && pl->pred.peak_during != NULL;
 
     /* columns */
     int per = (n + TL_MAX_COLS - 1) / TL_MAX_COLS;
     int nc = (n + per - 1) / per;
     tl_col *cols = calloc((size_t)nc, sizeof *cols);
-    int64_t *tops = calloc((size_t)nc * 5, sizeof *tops);
+    int64_t *tops = calloc((size_t)nc * 4, sizeof *tops);
     if (!cols || !tops) {
         free(cols);
         free(tops);
@@ -340,7 +274,7 @@ int svg_memory_timeline(FILE *f, const profile *p, const plan *pl, remat_err *er
     for (int i = 1; i < n; i++)
         if (bd_total(&b, i) > bd_total(&b, peak_i))
             peak_i = i;
-    if (have_pred && pl->pred.peak_ins >= 0 && pl->pred.peak_ins < n)
+    if (pl->pred.peak_ins >= 0 && pl->pred.peak_ins < n)
         peak_i = pl->pred.peak_ins;
     int64_t ymax_b = bd_total(&b, peak_i);
     for (int c = 0; c < nc; c++) {
@@ -356,18 +290,17 @@ int svg_memory_timeline(FILE *f, const profile *p, const plan *pl, remat_err *er
                 cols[c].pick = i;
         }
         int k = cols[c].pick;
-        int64_t *t = &tops[(size_t)c * 5];
+        int64_t *t = &tops[(size_t)c * 4];
         t[0] = b.static_bytes;
         t[1] = t[0] + b.act[k];
         t[2] = t[1] + b.grad[k];
         t[3] = t[2] + b.tmp[k];
-        t[4] = have_pred ? b.static_bytes + pl->pred.peak_during[k] : t[3];
         if (t[3] > ymax_b)
             ymax_b = t[3];
-        if (t[4] > ymax_b)
-            ymax_b = t[4];
     }
-    if (pl->budget_bytes > ymax_b)
+    /* a budget far above the peak is named, not drawn: the picture keeps its scale */
+    bool budget_drawn = pl->budget_bytes > 0 && pl->budget_bytes <= ymax_b + ymax_b / 2;
+    if (budget_drawn && pl->budget_bytes > ymax_b)
         ymax_b = pl->budget_bytes;
     double ymax = (double)(ymax_b > 0 ? ymax_b : 1) * 1.08;
     double ys = (TL_Y0 - TL_Y1) / ymax;
@@ -402,17 +335,12 @@ int svg_memory_timeline(FILE *f, const profile *p, const plan *pl, remat_err *er
                 lx, legend[k].color, lx + 16, legend[k].label);
         lx += 30 + 7.0 * (double)strlen(legend[k].label);
     }
-    if (pl->budget_bytes > 0) {
+    if (budget_drawn) {
         fprintf(f, "<line x1=\"%.1f\" y1=\"42\" x2=\"%.1f\" y2=\"42\" stroke=\"#000000\" "
                    "stroke-width=\"1.5\" stroke-dasharray=\"6 4\"/><text x=\"%.1f\" y=\"46\">budget</text>\n",
                 lx, lx + 24, lx + 28);
         lx += 90;
     }
-    if (have_pred)
-        fprintf(f, "<line x1=\"%.1f\" y1=\"42\" x2=\"%.1f\" y2=\"42\" stroke=\"#333333\" "
-                   "stroke-width=\"1\"/><text x=\"%.1f\" y=\"46\">simulator total</text>\n",
-                lx, lx + 24, lx + 28);
-
     /* grid and y axis */
     byte_axis_y(f, ymax, TL_X0, TL_X1, TL_Y0, TL_Y1);
 
@@ -428,17 +356,8 @@ int svg_memory_timeline(FILE *f, const profile *p, const plan *pl, remat_err *er
     }
     for (int k = 3; k >= 0; k--) {
         for (int c = 0; c < nc; c++)
-            layer[c] = tops[(size_t)c * 5 + (size_t)k];
+            layer[c] = tops[(size_t)c * 4 + (size_t)k];
         tl_area(f, cols, nc, xs, ys, layer, fills[k], labels[k]);
-    }
-    if (have_pred) {
-        fputs("<path fill=\"none\" stroke=\"#333333\" stroke-width=\"1\" d=\"", f);
-        for (int c = 0; c < nc; c++) {
-            double xa = TL_X0 + cols[c].first * xs, xb = TL_X0 + (cols[c].last + 1) * xs;
-            double y = TL_Y0 - (double)tops[(size_t)c * 5 + 4] * ys;
-            fprintf(f, "%s%.1f %.1f L%.1f %.1f", c ? " L" : "M", xa, y, xb, y);
-        }
-        fputs("\"/>\n", f);
     }
     free(layer);
 
@@ -455,7 +374,11 @@ int svg_memory_timeline(FILE *f, const profile *p, const plan *pl, remat_err *er
     }
 
     /* budget line */
-    if (pl->budget_bytes > 0) {
+    if (pl->budget_bytes > 0 && !budget_drawn)
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" font-size=\"11\">budget %s "
+                   "(above the plot)</text>\n",
+                TL_X1, TL_Y1 - 4, remat_format_bytes(pl->budget_bytes, b1, sizeof b1));
+    if (budget_drawn) {
         double y = TL_Y0 - (double)pl->budget_bytes * ys;
         fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#000000\" "
                    "stroke-width=\"1.5\" stroke-dasharray=\"6 4\"/>\n",
@@ -491,7 +414,7 @@ int svg_memory_timeline(FILE *f, const profile *p, const plan *pl, remat_err *er
             (TL_Y0 + TL_Y1) / 2, (TL_Y0 + TL_Y1) / 2);
 
     /* the peak */
-    int64_t peak_total = have_pred ? pl->pred.peak_bytes : bd_total(&b, peak_i);
+    int64_t peak_total = b.static_bytes + pl->pred.peak_during[peak_i];
     double px = TL_X0 + (peak_i + 0.5) * xs;
     double py = TL_Y0 - (double)peak_total * ys;
     fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#7b3294\" "
@@ -504,9 +427,9 @@ int svg_memory_timeline(FILE *f, const profile *p, const plan *pl, remat_err *er
     else if ((pk->kind == INS_FREE || pk->kind == INS_FREE_GRAD) && pk->arg >= 0 &&
              pk->arg < g->n_tensors)
         what = g->tensors[pk->arg].name;
-    int nl = have_pred ? (pl->pred.n_live_at_peak < 5 ? pl->pred.n_live_at_peak : 5) : 0;
-    int lines = 2 + nl + (have_pred && pl->pred.n_live_at_peak > nl ? 1 : 0);
-    double bw = 380, bh = 16.0 * lines + 10;
+    int nl = pl->pred.n_live_at_peak < 5 ? pl->pred.n_live_at_peak : 5;
+    int lines = 2 + nl + (pl->pred.n_live_at_peak > nl ? 1 : 0);
+    double bw = 430, bh = 16.0 * lines + 10;
     bool left = px > (TL_X0 + TL_X1) / 2;
     double bx = left ? TL_X0 + 10 : TL_X1 - bw - 10;
     double by = TL_Y1 + 8;
@@ -531,7 +454,7 @@ int svg_memory_timeline(FILE *f, const profile *p, const plan *pl, remat_err *er
         xml_write_clipped(f, name, e->grad ? 40 : 48);
         fputs("</text>\n", f);
     }
-    if (have_pred && pl->pred.n_live_at_peak > nl) {
+    if (pl->pred.n_live_at_peak > nl) {
         int64_t rest = 0;
         for (int k = nl; k < pl->pred.n_live_at_peak; k++)
             rest += pl->pred.live_at_peak[k].bytes;

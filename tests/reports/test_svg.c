@@ -145,60 +145,26 @@ static size_t count(const char *s, const char *needle)
     return n;
 }
 
-/* A store-everything schedule for any graph, written here with the rules of
- * solver.h so these tests do not depend on a solver: forward every op, free what
- * no backward reads after its last forward use, backward in reverse, free each
- * gradient after its producer's backward and each saved tensor after its first
- * reader's backward, then the optimizer step. */
-static void store_all_schedule(const graph *g, schedule *s)
+/* Plans p with solver k at budget (0: unlimited) through the real solver and
+ * simulator; returns solver_plan's status. */
+static int make_plan(const profile *p, solver_kind k, int64_t budget, plan *pl)
 {
-    int nt = g->n_tensors;
-    int *first_saver = malloc((size_t)nt * sizeof *first_saver);
-    int *last_use = malloc((size_t)nt * sizeof *last_use);
-    bool *grad_made = calloc((size_t)nt, sizeof *grad_made);
-    assert_true(first_saver && last_use && grad_made);
-    for (int t = 0; t < nt; t++) {
-        first_saver[t] = -1;
-        last_use[t] = g->tensors[t].producer;
-    }
-    for (int i = 0; i < g->n_ops; i++) {
-        const graph_op *o = &g->ops[i];
-        for (int k = 0; k < o->n_saved; k++)
-            if (first_saver[o->saved[k]] < 0)
-                first_saver[o->saved[k]] = i;
-        for (int k = 0; k < o->n_in; k++) {
-            last_use[o->in[k]] = i;
-            const graph_tensor *t = &g->tensors[o->in[k]];
-            if (t->role == ROLE_ACT && t->needs_grad)
-                grad_made[o->in[k]] = true;
-        }
-    }
-    for (int i = 0; i < g->n_ops; i++) {
-        assert_int_equal(schedule_push(s, INS_FWD, i, 0), 0);
-        for (int t = 0; t < nt; t++)
-            if ((g->tensors[t].role == ROLE_ACT || g->tensors[t].role == ROLE_EXTRA) &&
-                first_saver[t] < 0 && last_use[t] == i)
-                assert_int_equal(schedule_push(s, INS_FREE, t, 0), 0);
-    }
-    for (int i = g->n_ops - 1; i >= 0; i--) {
-        const graph_op *o = &g->ops[i];
-        assert_int_equal(schedule_push(s, INS_BWD, i, 0), 0);
-        if (grad_made[o->out])
-            assert_int_equal(schedule_push(s, INS_FREE_GRAD, o->out, 0), 0);
-        for (int t = 0; t < nt; t++)
-            if ((g->tensors[t].role == ROLE_ACT || g->tensors[t].role == ROLE_EXTRA) &&
-                first_saver[t] == i)
-                assert_int_equal(schedule_push(s, INS_FREE, t, 0), 0);
-    }
-    assert_int_equal(schedule_push(s, INS_OPT, 0, 0), 0);
-    free(first_saver);
-    free(last_use);
-    free(grad_made);
+    mem_config mc;
+    mem_config_default(&mc);
+    solver_opts o;
+    solver_opts_default(&o);
+    o.budget_bytes = budget > 0 ? budget : INT64_C(1) << 40;
+    memset(pl, 0, sizeof *pl);
+    remat_err e;
+    int rc = solver_plan(p, &mc, k, &o, pl, NULL, &e);
+    if (rc && rc != -ENOSPC)
+        fail_msg("%s", e.msg);
+    return rc;
 }
 
-static void build_profile(profile *p, const char *model, const char *set)
+static void build_profile_b(profile *p, const char *model, const char *set, int64_t batch)
 {
-    model_spec spec = {.name = model, .dtype = -1, .dropout = -1, .batch = 4};
+    model_spec spec = {.name = model, .dtype = -1, .dropout = -1, .batch = batch};
     char *storage = NULL;
     remat_err e;
     if (set)
@@ -209,6 +175,11 @@ static void build_profile(profile *p, const char *model, const char *set)
         fail_msg("%s", e.msg);
     free(storage);
     assert_int_equal(profile_analytic(p, &g, device_find("cpu"), &e), 0);
+}
+
+static void build_profile(profile *p, const char *model, const char *set)
+{
+    build_profile_b(p, model, set, 4);
 }
 
 /* ---------------------------------------------------------------- escaping */
@@ -325,47 +296,38 @@ static void test_breakdown_store_all(void **state)
 {
     (void)state;
     profile p;
-    build_profile(&p, "mlp", "depth=4,width=64");
+    build_profile_b(&p, "mlp", "depth=4,width=64", 256);
     plan pl;
-    memset(&pl, 0, sizeof pl);
-    mem_config_default(&pl.mem);
-    store_all_schedule(&p.g, &pl.sched);
-    pl.pred.static_bytes = 1000;
+    assert_int_equal(make_plan(&p, SOLVER_NONE, 0, &pl), 0);
     mem_breakdown b;
     remat_err e;
     int rc = mem_breakdown_compute(&p, &pl, &b, &e);
     if (rc)
         fail_msg("%s", e.msg);
     assert_int_equal(b.n, pl.sched.n);
-    assert_int_equal(b.static_bytes, 1000);
-    /* after the forward pass everything saved is live: graph_saved_bytes */
-    int last_fwd = -1;
-    for (int i = 0; i < pl.sched.n; i++)
-        if (pl.sched.ins[i].kind == INS_FWD)
-            last_fwd = i;
-    int i_after = last_fwd;
-    while (i_after + 1 < pl.sched.n && pl.sched.ins[i_after + 1].kind == INS_FREE)
-        i_after++;
-    assert_int_equal(b.act[i_after], graph_saved_bytes(&p.g));
-    assert_int_equal(b.grad[i_after], 0);
-    /* the step ends with nothing dynamic live, and gradients did exist */
-    assert_int_equal(b.act[b.n - 1], 0);
-    assert_int_equal(b.grad[b.n - 1], 0);
+    assert_int_equal(b.static_bytes, pl.pred.static_bytes);
+    int first_bwd = -1;
     int64_t gmax = 0;
-    for (int i = 0; i < b.n; i++)
+    for (int i = 0; i < b.n; i++) {
+        /* every column adds up to the simulator's high point (also checked inside) */
+        assert_int_equal(b.act[i] + b.grad[i] + b.tmp[i], pl.pred.peak_during[i]);
+        if (pl.sched.ins[i].kind == INS_FWD)
+            assert_int_equal(b.act[i], pl.pred.act_after[i]);
+        if (pl.sched.ins[i].kind == INS_BWD && first_bwd < 0)
+            first_bwd = i;
         gmax = b.grad[i] > gmax ? b.grad[i] : gmax;
+    }
+    /* the backward starts with everything saved live, and gradients do appear */
+    assert_true(first_bwd > 0);
+    assert_int_equal(b.act[first_bwd], graph_saved_bytes(&p.g));
     assert_true(gmax > 0);
     mem_breakdown_free(&b);
 
-    /* a broken schedule is refused with the instruction named */
-    schedule bad = {0};
-    assert_int_equal(schedule_push(&bad, INS_FWD, 0, 0), 0);
-    assert_int_equal(schedule_push(&bad, INS_FWD, 0, 0), 0);
+    /* a plan without a simulated prediction is refused */
     plan pb = pl;
-    pb.sched = bad;
+    memset(&pb.pred, 0, sizeof pb.pred);
     assert_int_equal(mem_breakdown_compute(&p, &pb, &b, &e), -EINVAL);
-    assert_non_null(strstr(e.msg, "instruction 1"));
-    schedule_free(&bad);
+    assert_non_null(strstr(e.msg, "no simulated prediction"));
 
     tl_ctx c = {&p, &pl};
     char *s1 = render(write_timeline, &c);
@@ -374,19 +336,25 @@ static void test_breakdown_store_all(void **state)
     assert_well_formed(s1, false);
     assert_non_null(strstr(s1, "activations"));
     assert_non_null(strstr(s1, ">backward</text>"));
-    assert_non_null(strstr(s1, "peak "));
-    assert_null(strstr(s1, "budget</text>")); /* no budget set: no budget line */
+    char want[96], buf[32];
+    snprintf(want, sizeof want, "peak %s (", remat_format_bytes(pl.pred.peak_bytes, buf, sizeof buf));
+    assert_non_null(strstr(s1, want));
     free(s1);
     free(s2);
 
-    pl.budget_bytes = 64 * 1024;
+    /* under a budget: the budget line, labelled */
+    int64_t budget = pl.pred.peak_bytes + pl.pred.peak_bytes / 4;
+    plan_free(&pl);
+    assert_int_equal(make_plan(&p, SOLVER_SQRT, budget, &pl), 0);
+    assert_int_equal(pl.budget_bytes, budget);
     /* left in the test folder for the render test (xmllint, Chromium) */
     assert_int_equal(report_write_atomic("timeline_mlp.svg", write_timeline_w, &c, &e), 0);
     s1 = render(write_timeline, &c);
     assert_well_formed(s1, false);
-    assert_non_null(strstr(s1, "budget 64.00 KiB"));
+    snprintf(want, sizeof want, "budget %s</text>", remat_format_bytes(budget, buf, sizeof buf));
+    assert_non_null(strstr(s1, want));
     free(s1);
-    schedule_free(&pl.sched);
+    plan_free(&pl);
     profile_free(&p);
 }
 
@@ -413,18 +381,12 @@ static void test_html(void **state)
 {
     (void)state;
     profile p;
-    build_profile(&p, "mlp", "depth=6,width=128");
+    build_profile_b(&p, "mlp", "depth=6,width=128", 512); /* activations above static memory */
     plan pl[2];
-    memset(pl, 0, sizeof pl);
-    for (int k = 0; k < 2; k++) {
-        mem_config_default(&pl[k].mem);
-        pl[k].budget_bytes = 20 * 1024;
-    }
-    pl[0].solver = SOLVER_NONE;
-    snprintf(pl[0].status, sizeof pl[0].status, "optimal");
-    store_all_schedule(&p.g, &pl[0].sched);
-    pl[1].solver = SOLVER_SQRT;
-    snprintf(pl[1].status, sizeof pl[1].status, "infeasible");
+    assert_int_equal(make_plan(&p, SOLVER_NONE, 0, &pl[0]), 0);
+    assert_int_equal(make_plan(&p, SOLVER_SQRT, 1000, &pl[1]), -ENOSPC);
+    char **keep = pl[0].checkpoints;
+    int keep_n = pl[0].n_checkpoints;
     char *cp[] = {"layers.1", "layers.<3>&"};
     pl[0].n_checkpoints = 2;
     pl[0].checkpoints = cp;
@@ -448,7 +410,10 @@ static void test_html(void **state)
     free(b);
     html_ctx bad = {{.prof = &p, .plans = pl, .n_plans = 2, .chosen = 5}};
     assert_int_equal(html_report(stdout, &bad.in, &e), -EINVAL);
-    schedule_free(&pl[0].sched);
+    pl[0].checkpoints = keep;
+    pl[0].n_checkpoints = keep_n;
+    plan_free(&pl[0]);
+    plan_free(&pl[1]);
     profile_free(&p);
 }
 
@@ -459,9 +424,7 @@ static void test_timeline_long(void **state)
     profile p;
     build_profile(&p, "chain", "length=1500,width=8");
     plan pl;
-    memset(&pl, 0, sizeof pl);
-    mem_config_default(&pl.mem);
-    store_all_schedule(&p.g, &pl.sched);
+    assert_int_equal(make_plan(&p, SOLVER_NONE, 0, &pl), 0);
     assert_true(pl.sched.n > 3000);
     tl_ctx c = {&p, &pl};
     char *s = render(write_timeline, &c);
@@ -481,7 +444,7 @@ static void test_timeline_long(void **state)
     snprintf(want, sizeof want, "peak %s (", remat_format_bytes(peak, buf, sizeof buf));
     assert_non_null(strstr(s, want));
     free(s);
-    schedule_free(&pl.sched);
+    plan_free(&pl);
     profile_free(&p);
 }
 
