@@ -14,6 +14,20 @@
 typedef int (*report_writer)(FILE *f, void *ctx, remat_err *err);
 int report_write_atomic(const char *path, report_writer write, void *ctx, remat_err *err);
 
+/* Profile YAML (docs/profile-format.md). write: a whole document on f. read:
+ * errors name path:line:col; on error *p is left empty. Both return 0 or -errno. */
+int yaml_write_profile(FILE *f, const profile *p, remat_err *err);
+int yaml_read_profile(const char *path, profile *p, remat_err *err);
+
+/* Plan YAML (docs/plan-format.md), with the profile embedded. The reader rebuilds
+ * the schedule by name and re-simulates it (pl->pred), never trusting the file's
+ * numbers. On error both outputs are left empty. Return 0 or -errno. */
+int yaml_write_plan(FILE *f, const profile *p, const plan *pl, remat_err *err);
+int yaml_read_plan(const char *path, profile *p, plan *pl, remat_err *err);
+
+/* A human-readable table of the profile: module rows and totals. */
+void table_profile(FILE *f, const profile *p);
+
 /* ---------------------------------------------------------------- pictures */
 
 /* The dynamic memory of a plan split by kind, per instruction, at the
