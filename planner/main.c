@@ -13,6 +13,9 @@ typedef struct subcommand {
 
 static const subcommand subcommands[] = {
     {"models", cmd_models, "list the model zoo"},
+    {"profile", cmd_profile, "per-op bytes, FLOPs and time of a model"},
+    {"plan", cmd_plan, "choose checkpoints under a memory budget"},
+    {"simulate", cmd_simulate, "memory timeline of a plan and what is live at its peak"},
 };
 
 static void usage(FILE *f)
