@@ -52,6 +52,12 @@ char *chain_common_module(const graph *g, int first_op, int last_op)
     return s;
 }
 
+void chain_unit_starts(const chain *c, unsigned char *u)
+{
+    for (int s = 0; s < c->n; s++)
+        u[s] = s == 0 || strcmp(c->st[s].module, c->st[s - 1].module) != 0;
+}
+
 void chain_free(chain *c)
 {
     if (!c)
