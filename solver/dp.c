@@ -17,10 +17,12 @@
  * each either storing everything or keeping only its input and being recomputed once
  * right before its backward (what torch.utils.checkpoint, HF and Megatron express);
  * segments begin only where a trainer unit (a module: chain_unit_starts) begins.
- * Exact dynamic programming over segment boundaries with Pareto fronts of (bytes
- * held by earlier segments, recompute time); the cheapest plan of the two-level
- * baselines (none, full, sqrt, greedy) is kept when it is better, so segment is never
- * worse than any of them.
+ * Dynamic programming over segment boundaries in exact bytes of the model: at each
+ * boundary, the Pareto front of (bytes held by earlier segments, recompute time),
+ * bucketed by held bytes into at most 2048 buckets (fewer for very long chains, to
+ * keep O(n^2 * buckets) work near 1e8). The cheapest plan of the two-level baselines
+ * (none, full, sqrt, greedy) is kept when it is better, so segment is never worse
+ * than any of them.
  *
  * `dp`: Rotor's multi-level DP for heterogeneous chains (Beaumont et al. 2019).
  * OPT(m, i, l) = least time to back-propagate stages i..l with X_i held by the caller
