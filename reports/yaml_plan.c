@@ -169,8 +169,10 @@ int yaml_write_plan(FILE *f, const profile *p, const plan *pl, remat_err *err)
     ye_map(&e, false);
     ye_kstr(&e, "name", solver_name(pl->solver));
     ye_kstr(&e, "status", pl->status);
-    /* rounded up to 0.1 s so that the same command writes the same bytes */
-    ye_knum(&e, "seconds", ceil(pl->solve_s * 10.0) / 10.0);
+    /* rounded up to 0.1 s so that the same command writes the same bytes (the
+     * small slack keeps a value read back from a file, 0.3 say, at 0.3) */
+    double secs = ceil(pl->solve_s * 10.0 - 1e-6) / 10.0;
+    ye_knum(&e, "seconds", secs > 0.0 ? secs : 0.0);
     ye_knum(&e, "gap", pl->gap);
     ye_map_end(&e);
     ye_str(&e, "memory");
