@@ -133,11 +133,81 @@ static void test_trainers_none(void **state)
     profile_free(&p);
 }
 
+/* The trainer fragments derived from a checkpoint list (the schedule plays no
+ * part in them): Hugging Face can only checkpoint every layer, Megatron every
+ * group of N layers (uniform) or the first N layers (block). */
+static char *trainers_for(const profile *p, const char *const *ckpt, int n)
+{
+    plan pl;
+    memset(&pl, 0, sizeof pl);
+    pl.solver = SOLVER_SEGMENT;
+    snprintf(pl.status, sizeof pl.status, "optimal");
+    mem_config_default(&pl.mem);
+    pl.n_checkpoints = n;
+    pl.checkpoints = (char **)ckpt;
+    size_t len;
+    char *y = write_mem(p, &pl, &len);
+    char *t = strstr(y, "\ntrainers:\n");
+    assert_non_null(t);
+    char *end = strstr(t, "\nschedule:");
+    assert_non_null(end);
+    *end = 0;
+    memmove(y, t, strlen(t) + 1);
+    return y;
+}
+
+static void test_trainer_fragments(void **state)
+{
+    (void)state;
+    profile p;
+    build(&p, "chain", "length=12,width=16");
+    static const char *const every[] = {"stages.0", "stages.1", "stages.2", "stages.3",
+                                        "stages.4", "stages.5", "stages.6", "stages.7",
+                                        "stages.8", "stages.9", "stages.10", "stages.11"};
+    char *t = trainers_for(&p, every, 12);
+    assert_non_null(strstr(t, "    layers: all\n    exact: true\n"));
+    assert_non_null(strstr(t, "--recompute-method uniform --recompute-num-layers 1\n"
+                              "    exact: true\n"));
+    assert_non_null(strstr(t, "number_checkpoints: 12\n"));
+    free(t);
+
+    t = trainers_for(&p, every, 3); /* the first three layers */
+    assert_non_null(strstr(t, "    layers: listed\n    exact: false\n"));
+    assert_non_null(strstr(t, "--recompute-method block --recompute-num-layers 3\n"
+                              "    exact: true\n"));
+    free(t);
+
+    static const char *const groups[] = {"stages.0..stages.3", "stages.4..stages.7",
+                                         "stages.8..stages.11"};
+    t = trainers_for(&p, groups, 3);
+    assert_non_null(strstr(t, "--recompute-method uniform --recompute-num-layers 4\n"
+                              "    exact: true\n"));
+    assert_non_null(strstr(t, "    - stages.4..stages.7\n"));
+    free(t);
+
+    t = trainers_for(&p, groups, 2); /* the last group kept: uniform 4 is only close */
+    assert_non_null(strstr(t, "--recompute-method uniform --recompute-num-layers 4\n"
+                              "    exact: false\n"));
+    free(t);
+
+    static const char *const odd[] = {"stages.1", "stages.5..stages.6"};
+    t = trainers_for(&p, odd, 2);
+    assert_non_null(strstr(t, "    exact: false\n  deepspeed:"));
+    free(t);
+
+    static const char *const foreign[] = {"encoder", "decoder"};
+    t = trainers_for(&p, foreign, 2);
+    assert_non_null(strstr(t, "  megatron:\n    flags: ''\n    exact: false\n"));
+    free(t);
+    profile_free(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_trainers_none),
+        cmocka_unit_test(test_trainer_fragments),
     };
     return cmocka_run_group_tests_name("plan_yaml", tests, NULL, NULL);
 }
