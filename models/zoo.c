@@ -55,6 +55,8 @@ int zoo_build(const model_spec *spec, graph *g, remat_err *err)
     int rc = row->build(&z, spec, row->preset);
     if (rc == 0 && z.rc == 0)
         rc = graph_validate(g, err);
+    if (rc == 0 && z.rc == 0)
+        graph_set_workspace(g);
     else if (rc == 0)
         rc = z.rc;
     if (rc)

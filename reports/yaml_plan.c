@@ -122,19 +122,19 @@ static void emit_trainers(ye *e, const profile *p, const plan *pl)
     block_view v = view_blocks(&p->g, pl);
     bool none = pl->n_checkpoints == 0 && !pl->multilevel;
 
-    ye_str(e, "trainers");
+    ye_key(e, "trainers");
     ye_map(e, false);
 
-    ye_str(e, "pytorch");
+    ye_key(e, "pytorch");
     ye_map(e, false);
-    ye_str(e, "checkpoint_modules");
+    ye_key(e, "checkpoint_modules");
     ye_seq(e, false);
     for (int i = 0; i < pl->n_checkpoints; i++)
         ye_str(e, pl->checkpoints[i]);
     ye_seq_end(e);
     ye_kbool(e, "use_reentrant", false);
     if (pl->n_selective) {
-        ye_str(e, "selective_policy");
+        ye_key(e, "selective_policy");
         ye_map(e, false);
         for (int i = 0; i < pl->n_selective; i++)
             ye_kstr(e, pl->selective[i].op,
@@ -149,10 +149,10 @@ static void emit_trainers(ye *e, const profile *p, const plan *pl)
                               "False); python3 -m remat_torch PLAN (contrib/pytorch) shows how");
     ye_map_end(e);
 
-    ye_str(e, "huggingface");
+    ye_key(e, "huggingface");
     ye_map(e, false);
     ye_kbool(e, "gradient_checkpointing", pl->n_checkpoints > 0 || pl->multilevel);
-    ye_str(e, "gradient_checkpointing_kwargs");
+    ye_key(e, "gradient_checkpointing_kwargs");
     ye_map(e, true);
     ye_kbool(e, "use_reentrant", false);
     ye_map_end(e);
@@ -160,7 +160,7 @@ static void emit_trainers(ye *e, const profile *p, const plan *pl)
     ye_kbool(e, "exact", none || (v.every_single && !pl->multilevel && pl->n_selective == 0));
     ye_map_end(e);
 
-    ye_str(e, "megatron");
+    ye_key(e, "megatron");
     ye_map(e, false);
     char flags[160] = "";
     bool exact = none;
@@ -183,9 +183,9 @@ static void emit_trainers(ye *e, const profile *p, const plan *pl)
     ye_kbool(e, "exact", exact && !pl->multilevel && pl->n_selective == 0);
     ye_map_end(e);
 
-    ye_str(e, "deepspeed");
+    ye_key(e, "deepspeed");
     ye_map(e, false);
-    ye_str(e, "activation_checkpointing");
+    ye_key(e, "activation_checkpointing");
     ye_map(e, false);
     ye_kbool(e, "partition_activations", false);
     ye_kbool(e, "cpu_checkpointing", false);
@@ -217,7 +217,7 @@ int yaml_write_plan(FILE *f, const profile *p, const plan *pl, remat_err *err)
     ye_kint(&e, "budget_bytes", pl->budget_bytes);
     if (pl->max_checkpoints > 0)
         ye_kint(&e, "max_checkpoints", pl->max_checkpoints);
-    ye_str(&e, "solver");
+    ye_key(&e, "solver");
     ye_map(&e, false);
     ye_kstr(&e, "name", solver_name(pl->solver));
     ye_kstr(&e, "status", pl->status);
@@ -227,7 +227,7 @@ int yaml_write_plan(FILE *f, const profile *p, const plan *pl, remat_err *err)
     ye_knum(&e, "seconds", secs > 0.0 ? secs : 0.0);
     ye_knum(&e, "gap", pl->gap);
     ye_map_end(&e);
-    ye_str(&e, "memory");
+    ye_key(&e, "memory");
     ye_map(&e, false);
     ye_kstr(&e, "optimizer", optimizer_name(pl->mem.optimizer));
     ye_kbool(&e, "mixed", pl->mem.mixed);
@@ -238,7 +238,7 @@ int yaml_write_plan(FILE *f, const profile *p, const plan *pl, remat_err *err)
     ye_kstr(&e, "allocator", allocator_name(pl->mem.allocator));
     ye_map_end(&e);
     const sim_result *r = &pl->pred;
-    ye_str(&e, "predicted");
+    ye_key(&e, "predicted");
     ye_map(&e, false);
     ye_kint(&e, "peak_bytes", r->peak_bytes);
     ye_kint(&e, "static_bytes", r->static_bytes);
@@ -248,7 +248,7 @@ int yaml_write_plan(FILE *f, const profile *p, const plan *pl, remat_err *err)
     ye_knum(&e, "compute_s", r->compute_s);
     ye_kint(&e, "peak_instruction", r->peak_ins);
     ye_map_end(&e);
-    ye_str(&e, "live_at_peak");
+    ye_key(&e, "live_at_peak");
     ye_seq(&e, false);
     for (int i = 0; i < r->n_live_at_peak; i++) {
         const live_entry *le = &r->live_at_peak[i];
@@ -260,12 +260,12 @@ int yaml_write_plan(FILE *f, const profile *p, const plan *pl, remat_err *err)
         ye_map_end(&e);
     }
     ye_seq_end(&e);
-    ye_str(&e, "checkpoints");
+    ye_key(&e, "checkpoints");
     ye_seq(&e, false);
     for (int i = 0; i < pl->n_checkpoints; i++)
         ye_str(&e, pl->checkpoints[i]);
     ye_seq_end(&e);
-    ye_str(&e, "selective");
+    ye_key(&e, "selective");
     ye_seq(&e, false);
     for (int i = 0; i < pl->n_selective; i++) {
         ye_map(&e, true);
@@ -276,7 +276,7 @@ int yaml_write_plan(FILE *f, const profile *p, const plan *pl, remat_err *err)
     ye_seq_end(&e);
     ye_kbool(&e, "multilevel", pl->multilevel);
     emit_trainers(&e, p, pl);
-    ye_str(&e, "schedule");
+    ye_key(&e, "schedule");
     ye_seq(&e, false);
     for (int i = 0; i < pl->sched.n; i++) {
         const sched_ins *in = &pl->sched.ins[i];
@@ -287,11 +287,11 @@ int yaml_write_plan(FILE *f, const profile *p, const plan *pl, remat_err *err)
         else if (in->kind == INS_FREE || in->kind == INS_FREE_GRAD)
             ye_str(&e, g->tensors[in->arg].name);
         if (in->flags & INS_RECOMPUTE)
-            ye_str(&e, "r");
+            ye_key(&e, "r");
         ye_seq_end(&e);
     }
     ye_seq_end(&e);
-    ye_str(&e, "profile");
+    ye_key(&e, "profile");
     int rc = e.rc ? 0 : yaml_emit_profile_map(&e, p, err);
     ye_map_end(&e);
     int rc2 = ye_close(&e, rc ? NULL : err);

@@ -14,10 +14,10 @@ int yaml_emit_profile_map(ye *e, const profile *p, remat_err *err)
     const graph *g = &p->g;
     ye_map(e, false);
     ye_kint(e, "format_version", PROFILE_FORMAT_VERSION);
-    ye_str(e, "model");
+    ye_key(e, "model");
     ye_map(e, false);
     ye_kstr(e, "name", g->model);
-    ye_str(e, "config");
+    ye_key(e, "config");
     ye_map(e, true);
     for (int i = 0; i < g->n_config; i++)
         ye_kstr(e, g->config[i].key, g->config[i].value);
@@ -32,7 +32,7 @@ int yaml_emit_profile_map(ye *e, const profile *p, remat_err *err)
     ye_kstr(e, "source", profile_source_name(p->source));
     ye_kstr(e, "device", p->device_desc);
     const profile_totals *t = &p->totals;
-    ye_str(e, "totals");
+    ye_key(e, "totals");
     ye_map(e, false);
     ye_kint(e, "params", t->params);
     ye_kint(e, "param_bytes", t->param_bytes);
@@ -48,7 +48,7 @@ int yaml_emit_profile_map(ye *e, const profile *p, remat_err *err)
     int rc = profile_modules(p, &m, &nm, err);
     if (rc)
         return rc;
-    ye_str(e, "modules");
+    ye_key(e, "modules");
     ye_seq(e, false);
     for (int i = 0; i < nm; i++) {
         ye_map(e, true);
@@ -63,7 +63,7 @@ int yaml_emit_profile_map(ye *e, const profile *p, remat_err *err)
     ye_seq_end(e);
     profile_free_modules(m, nm);
 
-    ye_str(e, "ops");
+    ye_key(e, "ops");
     ye_seq(e, false);
     for (int i = 0; i < g->n_ops; i++) {
         const graph_op *o = &g->ops[i];
@@ -81,7 +81,7 @@ int yaml_emit_profile_map(ye *e, const profile *p, remat_err *err)
         ye_map_end(e);
     }
     ye_seq_end(e);
-    ye_str(e, "graph");
+    ye_key(e, "graph");
     if (e->rc == 0) {
         rc = modelfile_emit(&e->em, g, err);
         if (rc)

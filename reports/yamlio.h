@@ -28,6 +28,7 @@ void ye_map(ye *e, bool flow);
 void ye_map_end(ye *e);
 void ye_seq(ye *e, bool flow);
 void ye_seq_end(ye *e);
+void ye_key(ye *e, const char *k); /* a mapping key (plain) */
 void ye_kstr(ye *e, const char *k, const char *v);
 void ye_kint(ye *e, const char *k, int64_t v);
 void ye_knum(ye *e, const char *k, double v);
