@@ -56,6 +56,8 @@ typedef int (*zoo_builder)(zoo_ctx *z, const model_spec *spec, const char *prese
 
 int zoo_build_chain(zoo_ctx *z, const model_spec *spec, const char *preset);
 int zoo_build_mlp(zoo_ctx *z, const model_spec *spec, const char *preset);
+int zoo_build_gpt2(zoo_ctx *z, const model_spec *spec, const char *preset);
+int zoo_build_llama(zoo_ctx *z, const model_spec *spec, const char *preset);
 
 /* The op conventions of docs/op-conventions.md (models/conventions.c). */
 /* Fills saved[] (GRAPH_MAX_SAVED) with what the op's kind saves by default:

@@ -55,6 +55,10 @@ int opt_int(const char *cmd, const char *flag, const char *v, int64_t min, int64
         fprintf(stderr, "remat %s: %s needs an integer, got '%s'\n", cmd, flag, v ? v : "");
         return -1;
     }
+    if (x < 1 && min == 1) {
+        fprintf(stderr, "remat %s: %s must be a positive integer, got '%s'\n", cmd, flag, v);
+        return -1;
+    }
     if (x < min || x > max) {
         fprintf(stderr, "remat %s: %s %lld is out of range [%lld, %lld]\n", cmd, flag, x,
                 (long long)min, (long long)max);
@@ -158,6 +162,7 @@ int model_opts_parse(model_opts *o, int argc, char **argv, int *i, const char *c
             return -1;
         }
         o->target = v;
+        o->target_given = true;
     } else if (strcmp(a, "--measure") == 0) {
         if (strcmp(v, "analytic") && strcmp(v, "cpu") && strcmp(v, "cuda")) {
             fprintf(stderr, "remat %s: --measure must be analytic, cpu or cuda, got '%s'\n", cmd,
@@ -185,13 +190,19 @@ int model_opts_profile(const model_opts *o, profile *p, remat_err *err)
     if (sources > 1)
         return remat_fail(err, -EINVAL,
                           "give only one of --model, --hf-config, --model-file, --profile");
-    if (o->profile_file)
+    bool sized = o->spec.n_set || o->spec.batch || o->spec.seq || o->spec.image ||
+                 o->spec.dtype >= 0 || o->spec.dropout >= 0;
+    if (o->profile_file) {
+        if (sized || o->target_given || strcmp(o->measure, "analytic") != 0)
+            return remat_fail(err, -EINVAL, "--set, --batch, --seq, --image, --dtype, --dropout, "
+                              "--target and --measure do not apply to --profile (the profile "
+                              "fixes them)");
         return yaml_read_profile(o->profile_file, p, err);
+    }
     graph g;
     int rc;
     if (o->model_file) {
-        if (o->spec.n_set || o->spec.batch || o->spec.seq || o->spec.image ||
-            o->spec.dtype >= 0 || o->spec.dropout >= 0)
+        if (sized)
             return remat_fail(err, -EINVAL,
                               "--set, --batch, --seq, --image, --dtype and --dropout do not "
                               "apply to --model-file (the file fixes the shapes)");

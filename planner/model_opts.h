@@ -17,6 +17,7 @@ typedef struct model_opts {
     const char *measure;      /* analytic | cpu | cuda */
     int repeats;
     bool allow_profile;
+    bool target_given;        /* --target was on the command line */
 } model_opts;
 
 void model_opts_init(model_opts *o, bool allow_profile);

@@ -105,6 +105,49 @@ static const char *const top_keys[] = {"format_version", "model", "target", "sou
 static const char *const op_keys[] = {"name", "module", "kind", "out_bytes", "saved_bytes",
                                       "flops_fwd", "flops_bwd", "time_fwd_s", "time_bwd_s", NULL};
 
+/* The optional descriptive fields of an ops entry must agree with the graph:
+ * they are derived from it, and a disagreement means the file was edited or
+ * truncated inconsistently. */
+static int check_op_consistent(yr *r, yaml_node_t *row, const graph *g, int i,
+                               const op_profile *o)
+{
+    const graph_op *op = &g->ops[i];
+    yaml_node_t *v;
+    const char *s;
+    int64_t n;
+    int rc;
+    if ((v = yr_get(r, row, "module"))) {
+        if ((rc = yr_str(r, v, "module", &s)))
+            return rc;
+        if (strcmp(s, op->module) != 0)
+            return yr_fail(r, v, -EINVAL, "op '%s': module '%s' differs from the graph's '%s'",
+                           op->name, s, op->module);
+    }
+    if ((v = yr_get(r, row, "kind"))) {
+        if ((rc = yr_str(r, v, "kind", &s)))
+            return rc;
+        if (strcmp(s, op_kind_name(op->kind)) != 0)
+            return yr_fail(r, v, -EINVAL, "op '%s': kind '%s' differs from the graph's '%s'",
+                           op->name, s, op_kind_name(op->kind));
+    }
+    if ((v = yr_get(r, row, "out_bytes"))) {
+        if ((rc = yr_int(r, v, "out_bytes", 0, INT64_MAX, &n)))
+            return rc;
+        if (n != o->out_bytes)
+            return yr_fail(r, v, -EINVAL, "op '%s': out_bytes %lld differs from the graph's %lld",
+                           op->name, (long long)n, (long long)o->out_bytes);
+    }
+    if ((v = yr_get(r, row, "saved_bytes"))) {
+        if ((rc = yr_int(r, v, "saved_bytes", 0, INT64_MAX, &n)))
+            return rc;
+        if (n != o->saved_bytes)
+            return yr_fail(r, v, -EINVAL,
+                           "op '%s': saved_bytes %lld differs from the graph's %lld", op->name,
+                           (long long)n, (long long)o->saved_bytes);
+    }
+    return 0;
+}
+
 int yaml_profile_from_node(yr *r, yaml_node_t *root, profile *p)
 {
     memset(p, 0, sizeof *p);
@@ -164,6 +207,8 @@ int yaml_profile_from_node(yr *r, yaml_node_t *root, profile *p)
         }
         o->out_bytes = p->g.tensors[p->g.ops[i].out].bytes;
         o->saved_bytes = graph_op_saved_bytes(&p->g, i);
+        if ((rc = check_op_consistent(r, row, &p->g, i, o)))
+            goto fail;
         o->flops_fwd = p->g.ops[i].flops_fwd;
         o->flops_bwd = p->g.ops[i].flops_bwd;
         if ((v = yr_get(r, row, "flops_fwd")) &&

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ---------------------------------------------------------------- emitter */
 
@@ -67,29 +68,38 @@ static void ye_scalar(ye *e, const char *s, bool plain_ok)
                                          plain_ok ? YAML_PLAIN_SCALAR_STYLE : YAML_ANY_SCALAR_STYLE));
 }
 
-/* A string may be written plain when a reader would not take it for a number,
- * a boolean or null; libyaml still quotes it if its characters need that. */
-static bool plain_safe(const char *s)
+/* True when s, written plain, would not read back as a string under YAML's core
+ * or 1.1 schemas (a number, a boolean, null, a sexagesimal or underscored
+ * number): such strings are quoted, every other string is written plain. */
+static bool plain_is_typed(const char *s)
 {
-    static const char *const special[] = {"true", "false", "yes", "no", "on", "off", "null",
-                                          "~", "True", "False", "Yes", "No", "Null", "TRUE",
-                                          "FALSE", "NULL", NULL};
+    static const char *const words[] = {"true", "false", "yes", "no", "on", "off", "y", "n",
+                                        "null", "~", ".inf", "+.inf", "-.inf", ".nan", NULL};
     if (!*s)
-        return false;
-    for (int i = 0; special[i]; i++)
-        if (strcmp(s, special[i]) == 0)
-            return false;
+        return true;
+    for (int i = 0; words[i]; i++)
+        if (strcasecmp(s, words[i]) == 0)
+            return true;
     char *end = NULL;
     (void)strtod(s, &end);
-    if (end != s)
-        return false; /* starts like a number: quote to keep it a string */
-    return s[0] != '.' && s[0] != '-' && s[0] != '+';
+    if (end && end != s && *end == 0)
+        return true;
+    const char *p = s + (*s == '-' || *s == '+');
+    if (*p < '0' || *p > '9')
+        return false;
+    return strspn(p, "0123456789_:.") == strlen(p) || strncmp(p, "0o", 2) == 0 ||
+           strncmp(p, "0x", 2) == 0 || strncmp(p, "0b", 2) == 0;
 }
 
 void ye_str(ye *e, const char *s)
 {
     s = s ? s : "";
-    ye_scalar(e, s, plain_safe(s));
+    if (e->rc)
+        return;
+    yaml_event_t ev;
+    ye_emit(e, &ev, yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)s,
+                                                 (int)strlen(s), !plain_is_typed(s), 1,
+                                                 YAML_ANY_SCALAR_STYLE));
 }
 
 void ye_int(ye *e, int64_t v)
@@ -158,25 +168,25 @@ void ye_key(ye *e, const char *k) { ye_scalar(e, k, true); }
 
 void ye_kstr(ye *e, const char *k, const char *v)
 {
-    ye_scalar(e, k, true);
+    ye_str(e, k);
     ye_str(e, v);
 }
 
 void ye_kint(ye *e, const char *k, int64_t v)
 {
-    ye_scalar(e, k, true);
+    ye_str(e, k);
     ye_int(e, v);
 }
 
 void ye_knum(ye *e, const char *k, double v)
 {
-    ye_scalar(e, k, true);
+    ye_str(e, k);
     ye_num(e, v);
 }
 
 void ye_kbool(ye *e, const char *k, bool v)
 {
-    ye_scalar(e, k, true);
+    ye_str(e, k);
     ye_bool(e, v);
 }
 
@@ -233,8 +243,13 @@ int yr_load(yr *r, const char *path, remat_err *err)
     yaml_parser_set_input_file(&p, f);
     int rc = 0;
     if (!yaml_parser_load(&p, &r->doc)) {
-        rc = remat_fail(err, -EINVAL, "%s:%zu:%zu: %s", path, p.problem_mark.line + 1,
-                        p.problem_mark.column + 1, p.problem ? p.problem : "malformed YAML");
+        if (p.error == YAML_MEMORY_ERROR)
+            rc = remat_fail(err, -ENOMEM, "%s: out of memory while parsing", path);
+        else
+            rc = remat_fail(err, -EINVAL, "%s:%zu:%zu: YAML syntax error: %s%s%s", path,
+                            p.problem_mark.line + 1, p.problem_mark.column + 1,
+                            p.context ? p.context : "", p.context ? ": " : "",
+                            p.problem ? p.problem : "malformed YAML");
     } else {
         r->loaded = true;
         if (!yaml_document_get_root_node(&r->doc))
