@@ -82,6 +82,13 @@ extern "C" int cuda_blas_create(cuda_blas **out, cudaStream_t stream, void *work
     return 0;
 }
 
+extern "C" int cuda_blas_set_workspace(cuda_blas *b, void *workspace, size_t ws_bytes)
+{
+    b->ws = ws_bytes ? workspace : NULL;
+    b->ws_bytes = workspace ? ws_bytes : 0;
+    return BLAS_RC(cublasSetWorkspace(b->h, b->ws, b->ws_bytes));
+}
+
 extern "C" void cuda_blas_destroy(cuda_blas *b)
 {
     if (!b)

@@ -1474,3 +1474,43 @@ extern "C" int cuda_from_f32(void *dst, const float *src, int64_t n, remat_dtype
         ELTWISE_LAUNCH(from_f32_k<bf16>, n, (bf16 *)dst, src, n);
     ELTWISE_LAUNCH(from_f32_k<float>, n, (float *)dst, src, n);
 }
+
+/* ---------------------------------------------------------------- synthetic data */
+
+/* kernel_normal (executor/cpu/kernels.h) on the device: Box-Muller in double. */
+template <typename T>
+__global__ void fill_normal_k(T *dst, int64_t n, uint64_t seed, float scale)
+{
+    GRID_STRIDE(i, n)
+    {
+        uint64_t c = (uint64_t)i;
+        double u1 = (double)(kmix64(seed ^ kmix64(2 * c)) >> 11) * 0x1p-53;
+        double u2 = (double)(kmix64(seed ^ kmix64(2 * c + 1)) >> 11) * 0x1p-53;
+        if (u1 < 0x1p-60)
+            u1 = 0x1p-60;
+        st(dst, i, scale * (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2)));
+    }
+}
+
+__global__ void fill_ids_k(int32_t *dst, int64_t n, uint64_t seed, int64_t bound)
+{
+    GRID_STRIDE(i, n)
+    {
+        double u = (double)(kmix64(seed ^ kmix64((uint64_t)i)) >> 11) * 0x1p-53;
+        dst[i] = (int32_t)(u * (double)bound);
+    }
+}
+
+extern "C" int cuda_fill_normal(void *dst, int64_t n, uint64_t seed, float scale, remat_dtype dt,
+                                cudaStream_t s)
+{
+    if (dt == DT_BF16)
+        ELTWISE_LAUNCH(fill_normal_k<bf16>, n, (bf16 *)dst, n, seed, scale);
+    ELTWISE_LAUNCH(fill_normal_k<float>, n, (float *)dst, n, seed, scale);
+}
+
+extern "C" int cuda_fill_ids(int32_t *dst, int64_t n, uint64_t seed, int64_t bound,
+                             cudaStream_t s)
+{
+    ELTWISE_LAUNCH(fill_ids_k, n, dst, n, seed, bound > 0 ? bound : 1);
+}

@@ -48,6 +48,8 @@ typedef struct cuda_blas cuda_blas;
 
 /* Returns 0 or a launcher code; *out is NULL on error. */
 int cuda_blas_create(cuda_blas **out, cudaStream_t stream, void *workspace, size_t ws_bytes);
+/* Replaces the workspace (same meaning as in cuda_blas_create). Returns 0 or a code. */
+int cuda_blas_set_workspace(cuda_blas *b, void *workspace, size_t ws_bytes);
 void cuda_blas_destroy(cuda_blas *b);
 cudaStream_t cuda_blas_stream(const cuda_blas *b);
 
@@ -211,6 +213,11 @@ int sgd_step_cuda(void *param, float *master, float *momentum, const void *grad,
 int cuda_to_f32(float *dst, const void *src, int64_t n, remat_dtype dt, cudaStream_t s);
 /* dst [n] in dt = round(src [n] fp32). */
 int cuda_from_f32(void *dst, const float *src, int64_t n, remat_dtype dt, cudaStream_t s);
+/* dst [n] in dt = scale * kernel_normal(seed, i) (the CPU's Box-Muller, on the device). */
+int cuda_fill_normal(void *dst, int64_t n, uint64_t seed, float scale, remat_dtype dt,
+                     cudaStream_t s);
+/* dst [n] i32 uniform in [0, bound) from (seed, i). */
+int cuda_fill_ids(int32_t *dst, int64_t n, uint64_t seed, int64_t bound, cudaStream_t s);
 
 #ifdef __cplusplus
 }
