@@ -78,7 +78,7 @@ int cmd_simulate(int argc, char **argv)
     char a[32], b[32], c[32];
     printf("plan %s: solver %s (%s), %d instructions\n", path, solver_name(pl.solver), pl.status,
            pl.sched.n);
-    printf("%7s  %-9s %-3s %-48s %12s %12s\n", "#", "op", "", "name", "live after", "high point");
+    printf("%7s  %-9s %-3s %-48s %12s %12s\n", "#", "kind", "", "op or tensor", "live after", "high point");
     int n = pl.sched.n;
     for (int i = 0; i < n; i++) {
         bool near_peak = i >= r->peak_ins - 10 && i <= r->peak_ins + 10;
