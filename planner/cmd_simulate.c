@@ -54,7 +54,11 @@ int cmd_simulate(int argc, char **argv)
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
             return 0;
-        } else if (strcmp(argv[i], "--plan") == 0 && i + 1 < argc) {
+        } else if (strcmp(argv[i], "--plan") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "remat simulate: --plan needs a value\n");
+                return 2;
+            }
             path = argv[++i];
         } else if (strcmp(argv[i], "--full") == 0) {
             full = true;
