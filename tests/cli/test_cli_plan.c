@@ -286,6 +286,8 @@ static void test_simulate_bad_input(void **state)
     cli_run r;
     CLI(&r, "simulate");
     expect_failure(&r, "remat simulate: ", "--plan FILE is required");
+    CLI(&r, "simulate", "--plan");
+    expect_failure(&r, "remat simulate: ", "--plan needs a value");
     CLI(&r, "simulate", "--plan", "/nonexistent/plan.yaml");
     expect_failure(&r, "remat simulate: ", "/nonexistent/plan.yaml");
     CLI(&r, "simulate", "--plan", FIXTURES_DIR "/cli/malformed.yaml");
@@ -321,6 +323,13 @@ static void test_simulate_bad_input(void **state)
     CLI(&r, "simulate", "--plan", cli_path("bad.yaml"));
     unlink(cli_path("bad.yaml"));
     expect_failure(&r, "remat simulate: ", "the schedule does not simulate");
+
+    bad = replace_after(good, "\ncheckpoints:", "- stages.", "- stagez.");
+    put("bad.yaml", bad, strlen(bad));
+    free(bad);
+    CLI(&r, "simulate", "--plan", cli_path("bad.yaml"));
+    unlink(cli_path("bad.yaml"));
+    expect_failure(&r, "remat simulate: ", "names no module of the graph");
 
     /* the file's predicted numbers are not trusted */
     bad = replace_after(good, "\npredicted:", "peak_bytes: ", "peak_bytes: 1");
