@@ -183,4 +183,114 @@ int cpu_validate(const graph *g, const mem_config *mc, const schedule *s, const 
  * Returns 0 or -errno. */
 int profile_measure_cpu(profile *p, int repeats, remat_err *err);
 
+/* ---------------------------------------------------------------- CUDA (HAVE_CUDA) */
+
+#include "config.h"
+#if HAVE_CUDA
+/* The CUDA step runner (executor/cuda/) runs the same schedules with the same
+ * semantics as the CPU runner above, on CUDA device 0, storing activations and
+ * parameters in the graph's dtype (fp32 or bf16, fp32 arithmetic) and starting from
+ * the CPU runner's initial weights and inputs. Static memory: parameters, gradients
+ * of the trainable ones (in the parameter dtype), optimizer moments (fp32),
+ * fp32 master weights under mc->mixed, inputs, and mc->workspace_bytes (handed to
+ * cuBLAS/cuBLASLt as their only workspace). Device memory is measured three ways:
+ * the tracked allocator (one cudaMalloc per buffer, bytes requested), cudaMemGetInfo
+ * sampled at every instruction's high point and after it, and CUPTI's MEMORY2
+ * activity records replayed in time order. */
+
+typedef struct cuda_mem_measure {
+    int64_t tracked_static;   /* static bytes held by the tracked allocator */
+    int64_t tracked_peak;     /* its peak over the step, static included */
+    int64_t meminfo_base;     /* device bytes in use before the static allocations */
+    int64_t meminfo_static;   /* in use after them, minus meminfo_base */
+    int64_t meminfo_peak;     /* highest sample over the step, minus meminfo_base */
+    bool cupti_ok;            /* MEMORY2 records were collected */
+    int64_t cupti_static;     /* replayed bytes after the static allocations */
+    int64_t cupti_peak;       /* replayed peak over the step, static included */
+    int64_t cupti_allocs, cupti_frees; /* records in the step */
+    int64_t cupti_dropped;    /* records CUPTI dropped (then the replay is partial) */
+    char cupti_note[192];     /* why there are no CUPTI records, else "" */
+} cuda_mem_measure;
+
+typedef struct cuda_exec cuda_exec;
+
+/* Checks that the CUDA executor can run g under mc: the op layouts the CPU executor
+ * accepts, activations and parameters both fp32 or both bf16 (mixed precision only
+ * with bf16), the last op a loss, the exact allocator model, no ZeRO/FSDP, data
+ * parallelism or mem_config LoRA. Needs no device. Returns 0 or -EINVAL / -ENOTSUP. */
+int cuda_exec_check(const graph *g, const mem_config *mc, remat_err *err);
+
+/* Sets up a runner on device 0 (-ENODEV "no CUDA device found ..." without one):
+ * stream, cuBLAS handles, static memory initialised as cpu_exec_init does. With
+ * cupti_memory, MEMORY2 tracing starts before the static allocations (only one
+ * runner may trace at a time). Returns 0 or -errno; on error nothing is held. */
+int cuda_exec_create(cuda_exec **out, const graph *g, const mem_config *mc, const exec_opts *o,
+                     bool cupti_memory, remat_err *err);
+/* One training step under s with cpu_exec_step's checks and semantics; fills the
+ * trace (per-instruction seconds are GPU time between CUDA events) and the memory
+ * measurement. On error every dynamic buffer is freed. */
+int cuda_exec_step(cuda_exec *x, const schedule *s, remat_err *err);
+const exec_trace *cuda_exec_trace(const cuda_exec *x);
+const cuda_mem_measure *cuda_exec_memory(const cuda_exec *x);
+/* cudaMemGetInfo samples of the last step, minus meminfo_base: after each
+ * instruction and at its high point (trace.n entries each). */
+const int64_t *cuda_exec_meminfo_after(const cuda_exec *x);
+const int64_t *cuda_exec_meminfo_during(const cuda_exec *x);
+const char *cuda_exec_device(const cuda_exec *x);
+int64_t cuda_exec_grad_count(const cuda_exec *x);
+/* Trainable parameters' gradients, widened to fp32, concatenated in tensor order
+ * (n == cuda_exec_grad_count). Returns 0 or -EINVAL / -EIO. */
+int cuda_exec_copy_grads(const cuda_exec *x, float *out, int64_t n, remat_err *err);
+void cuda_exec_destroy(cuda_exec *x);
+
+typedef struct cuda_validate_opts {
+    int steps;            /* measured steps of each run (default 3) */
+    int warmup;           /* untimed steps first (default 1) */
+    double tolerance_pct; /* allowed |measured - predicted| peak in % (default 1) */
+    double overhead_pts;  /* allowed |measured - predicted| overhead in points (default 5) */
+    double grad_rtol;     /* gradients: max |plan - ref| <= grad_rtol * max |ref|
+                             (default 1e-5 fp32, 2e-2 bf16 when 0) */
+    exec_opts exec;
+} cuda_validate_opts;
+
+void cuda_validate_opts_default(cuda_validate_opts *o);
+
+/* remat validate --device cuda: the plan's run against the prediction and against a
+ * run of the no-checkpoint schedule (exec_schedule_store_all) from the same weights. */
+typedef struct cuda_validate_result {
+    char device[256];
+    int steps;
+    int64_t predicted_peak, predicted_static; /* bytes, static included */
+    cuda_mem_measure mem;                     /* the plan's run, highest step */
+    double tracked_diff_pct, meminfo_diff_pct, cupti_diff_pct; /* vs predicted_peak */
+    int timeline_ins;                         /* first instruction whose tracked live or
+                                                 high-point bytes differ from the
+                                                 prediction, -1 none */
+    int64_t timeline_pred, timeline_meas;     /* live bytes there */
+    bool ref_ran;                             /* the no-checkpoint run fitted and ran */
+    char ref_note[256];                       /* why it did not */
+    double predicted_overhead, measured_overhead; /* fractions (0.25 = 25 %) */
+    double step_plan_s, step_ref_s, recompute_s;  /* medians over the measured steps */
+    bool grads_bitwise;                       /* first measured step, every float */
+    double grad_max_abs_diff, grad_ref_max_abs, grad_tol;
+    float loss_plan, loss_ref;                /* first measured step */
+    bool peak_ok, overhead_ok, grads_ok, pass;/* pass = peak_ok && grads_ok */
+} cuda_validate_result;
+
+/* Runs the no-checkpoint reference first (skipped with a note when it does not fit
+ * the device), then the plan with CUPTI memory tracing; the runs never overlap, so
+ * each one's memory is measured alone. Returns 0 when it could run (verdict in
+ * r->pass) or -errno (-ENODEV without a device, schedule errors, unsupported graph). */
+int cuda_validate(const graph *g, const mem_config *mc, const schedule *s, const sim_result *pred,
+                  const cuda_validate_opts *o, cuda_validate_result *r, remat_err *err);
+/* The human-readable report of r. */
+void cuda_validate_print(FILE *f, const cuda_validate_result *r);
+/* One call for `remat validate --device cuda`: cuda_validate with defaults and the
+ * given steps and tolerance (<= 0: default) and warmup (< 0: default), the report
+ * printed to out. Returns 0
+ * (pass), 1 (ran, failed), or a negative errno with a one-line message in *err. */
+int validate_cuda(const graph *g, const mem_config *mc, const schedule *s, const sim_result *pred,
+                  int steps, int warmup, double tolerance_pct, FILE *out, remat_err *err);
+#endif
+
 #endif

@@ -101,7 +101,7 @@ int zoo_build_hf_config(const char *path, const model_spec *spec, graph *g, rema
         const char *v = scalar_of(&doc, root, m->keys[k], &n);
         if (!n)
             continue;
-        if (!v || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) {
+        if (!v || !*v || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) {
             rc = remat_fail(err, -EINVAL, "%s:%zu:%zu: %s must be a number", path,
                             n->start_mark.line + 1, n->start_mark.column + 1, m->keys[k]);
             goto out;

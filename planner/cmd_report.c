@@ -188,6 +188,12 @@ int cmd_report(int argc, char **argv)
         plan *pl = &plans[n_plans];
         memset(pl, 0, sizeof *pl);
         rc = solver_plan(&p, &mc, (solver_kind)k, &so, pl, NULL, &err);
+        if (rc == -ENOTSUP) { /* a solver this build lacks */
+            fprintf(stderr, "remat report: leaving out %s: %s\n", solver_name((solver_kind)k), err.msg);
+            plan_free(pl);
+            use[k] = false;
+            continue;
+        }
         if (rc != 0 && rc != -ENOSPC) {
             fprintf(stderr, "remat report: %s: %s\n", solver_name((solver_kind)k), err.msg);
             goto cleanup;

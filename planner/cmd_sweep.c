@@ -217,7 +217,7 @@ static double now_s(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-int sweep_run(const profile *p, const mem_config *mc, const solver_opts *base, const bool *use,
+int sweep_run(const profile *p, const mem_config *mc, const solver_opts *base, bool *use,
               const int64_t *budgets, int nb, bool progress, sweep_point_fn on_point, void *ctx,
               remat_err *err)
 {
@@ -241,6 +241,13 @@ int sweep_run(const profile *p, const mem_config *mc, const solver_opts *base, c
             double t0 = now_s();
             int rc = solver_plan(p, mc, (solver_kind)k, &o, &pl, NULL, err);
             double dt = now_s() - t0;
+            if (rc == -ENOTSUP) { /* a solver this build lacks: left out, said once */
+                fprintf(stderr, "remat: leaving out %s: %s\n", solver_name((solver_kind)k), err->msg);
+                plan_free(&pl);
+                use[k] = false;
+                done += nb - j - 1;
+                break;
+            }
             if (rc != 0 && rc != -ENOSPC) {
                 plan_free(&pl);
                 return rc;

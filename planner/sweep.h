@@ -24,8 +24,10 @@ typedef int (*sweep_point_fn)(void *ctx, solver_kind k, int64_t budget, const pl
 
 /* Plans p with every solver in use[] at every budget (solver-major order), with
  * "[i/n] solver @ budget" progress lines on stderr when progress is set. A solver
- * error other than infeasibility stops the sweep. Returns 0 or -errno. */
-int sweep_run(const profile *p, const mem_config *mc, const solver_opts *base, const bool *use,
+ * this build does not have (-ENOTSUP) is left out with a note on stderr and cleared
+ * in use[]; any other solver error but infeasibility stops the sweep. Returns 0 or
+ * -errno. */
+int sweep_run(const profile *p, const mem_config *mc, const solver_opts *base, bool *use,
               const int64_t *budgets, int nb, bool progress, sweep_point_fn on_point, void *ctx,
               remat_err *err);
 

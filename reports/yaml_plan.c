@@ -53,29 +53,74 @@ static int count_blocks(const graph *g, const char *prefix)
     return n;
 }
 
-static void emit_trainers(ye *e, const profile *p, const plan *pl)
+/* A checkpoint entry as a range of numbered blocks: "P.i" (one block) or
+ * "P.i..P.j" (blocks i to j wrapped as one segment, same P). */
+static bool block_range(const char *entry, char *prefix, size_t n, long *lo, long *hi)
 {
-    char prefix[256] = "", pfx[256];
-    long idx;
-    int nblocks_ckpt = 0;
-    bool all_blocks = pl->n_checkpoints > 0, first_k = true;
-    for (int i = 0; i < pl->n_checkpoints; i++) {
-        if (!numbered_block(pl->checkpoints[i], pfx, sizeof pfx, &idx)) {
-            all_blocks = false;
-            continue;
+    const char *dd = strstr(entry, "..");
+    if (!dd)
+        return numbered_block(entry, prefix, n, lo) && (*hi = *lo, true);
+    char first[512], p2[512];
+    size_t len = (size_t)(dd - entry);
+    if (len + 1 > sizeof first)
+        return false;
+    memcpy(first, entry, len);
+    first[len] = 0;
+    return numbered_block(first, prefix, n, lo) && numbered_block(dd + 2, p2, sizeof p2, hi) &&
+           strcmp(prefix, p2) == 0 && *hi >= *lo;
+}
+
+/* What the checkpoint list looks like in terms of numbered blocks, for the
+ * trainers that can only name layers (Hugging Face, Megatron). */
+typedef struct block_view {
+    bool all_blocks;  /* every entry is a block or block range with one prefix */
+    int nblocks;      /* blocks with that prefix in the graph */
+    int nseg;         /* entries */
+    int covered;      /* blocks inside some entry */
+    bool every_single;/* each block checkpointed on its own, all of them */
+    int first_k;      /* > 0: entries are exactly blocks 0..k-1, one each */
+    int uniform;      /* > 0: entries tile all blocks in groups of this size */
+    int mean_len;     /* rounded mean entry length */
+} block_view;
+
+static block_view view_blocks(const graph *g, const plan *pl)
+{
+    block_view v = {.all_blocks = pl->n_checkpoints > 0, .nseg = pl->n_checkpoints};
+    char prefix[512] = "", pfx[512];
+    long lo, hi, next = 0, len0 = -1;
+    bool singles = true, tiles = true, from_zero = true;
+    for (int i = 0; i < pl->n_checkpoints && v.all_blocks; i++) {
+        if (!block_range(pl->checkpoints[i], pfx, sizeof pfx, &lo, &hi) ||
+            (prefix[0] && strcmp(prefix, pfx) != 0)) {
+            v.all_blocks = false;
+            break;
         }
         if (!prefix[0])
             snprintf(prefix, sizeof prefix, "%s", pfx);
-        if (strcmp(prefix, pfx) != 0) {
-            all_blocks = false;
-            continue;
-        }
-        if (idx != nblocks_ckpt)
-            first_k = false;
-        nblocks_ckpt++;
+        singles = singles && lo == hi;
+        from_zero = from_zero && lo == next;
+        if (len0 < 0)
+            len0 = hi - lo + 1;
+        tiles = tiles && lo == next && hi - lo + 1 == len0;
+        next = hi + 1;
+        v.covered += (int)(hi - lo + 1);
     }
-    int nblocks = prefix[0] ? count_blocks(&p->g, prefix) : 0;
-    bool every_block = all_blocks && nblocks > 0 && nblocks_ckpt == nblocks;
+    if (!v.all_blocks)
+        return v;
+    v.nblocks = count_blocks(g, prefix);
+    v.mean_len = v.nseg ? (v.covered + v.nseg / 2) / v.nseg : 0;
+    if (singles && from_zero)
+        v.first_k = v.nseg;
+    v.every_single = v.first_k > 0 && v.first_k == v.nblocks;
+    if (tiles && next == v.nblocks && v.nblocks % len0 == 0)
+        v.uniform = (int)len0;
+    return v;
+}
+
+static void emit_trainers(ye *e, const profile *p, const plan *pl)
+{
+    block_view v = view_blocks(&p->g, pl);
+    bool none = pl->n_checkpoints == 0 && !pl->multilevel;
 
     ye_key(e, "trainers");
     ye_map(e, false);
@@ -99,36 +144,43 @@ static void emit_trainers(ye *e, const profile *p, const plan *pl)
     ye_kstr(e, "apply", pl->multilevel
                             ? "multilevel schedule: run it with remat's executor; "
                               "torch.utils.checkpoint cannot express it"
-                            : "python3 -m remat_torch.apply PLAN (contrib/pytorch) wraps each "
-                              "listed module with torch.utils.checkpoint(use_reentrant=False)");
+                            : "wrap each listed module (A..B: modules A through B as one "
+                              "segment) with torch.utils.checkpoint.checkpoint(use_reentrant="
+                              "False); python3 -m remat_torch PLAN (contrib/pytorch) shows how");
     ye_map_end(e);
 
     ye_key(e, "huggingface");
     ye_map(e, false);
-    ye_kbool(e, "gradient_checkpointing", pl->n_checkpoints > 0);
+    ye_kbool(e, "gradient_checkpointing", pl->n_checkpoints > 0 || pl->multilevel);
     ye_key(e, "gradient_checkpointing_kwargs");
     ye_map(e, true);
     ye_kbool(e, "use_reentrant", false);
     ye_map_end(e);
-    ye_kstr(e, "layers", pl->n_checkpoints == 0 ? "none" : every_block ? "all" : "listed");
-    ye_kbool(e, "exact", pl->n_checkpoints == 0 || (every_block && !pl->multilevel));
+    ye_kstr(e, "layers", none ? "none" : v.every_single ? "all" : "listed");
+    ye_kbool(e, "exact", none || (v.every_single && !pl->multilevel && pl->n_selective == 0));
     ye_map_end(e);
 
     ye_key(e, "megatron");
     ye_map(e, false);
-    char flags[256];
-    if (pl->n_checkpoints == 0)
-        snprintf(flags, sizeof flags, "%s", "");
-    else if (every_block)
-        snprintf(flags, sizeof flags,
-                 "--recompute-granularity full --recompute-method uniform --recompute-num-layers 1");
-    else
-        snprintf(flags, sizeof flags,
-                 "--recompute-granularity full --recompute-method block --recompute-num-layers %d",
-                 nblocks_ckpt);
+    char flags[160] = "";
+    bool exact = none;
+    if (v.uniform > 0) {
+        snprintf(flags, sizeof flags, "--recompute-granularity full --recompute-method uniform "
+                                      "--recompute-num-layers %d", v.uniform);
+        exact = true;
+    } else if (v.first_k > 0) {
+        snprintf(flags, sizeof flags, "--recompute-granularity full --recompute-method block "
+                                      "--recompute-num-layers %d", v.first_k);
+        exact = true;
+    } else if (v.all_blocks && v.mean_len > 1) {
+        snprintf(flags, sizeof flags, "--recompute-granularity full --recompute-method uniform "
+                                      "--recompute-num-layers %d", v.mean_len);
+    } else if (v.all_blocks) {
+        snprintf(flags, sizeof flags, "--recompute-granularity full --recompute-method block "
+                                      "--recompute-num-layers %d", v.covered);
+    }
     ye_kstr(e, "flags", flags);
-    ye_kbool(e, "exact", pl->n_checkpoints == 0 ||
-                             (all_blocks && (every_block || first_k) && !pl->multilevel));
+    ye_kbool(e, "exact", exact && !pl->multilevel && pl->n_selective == 0);
     ye_map_end(e);
 
     ye_key(e, "deepspeed");
@@ -138,7 +190,7 @@ static void emit_trainers(ye *e, const profile *p, const plan *pl)
     ye_kbool(e, "partition_activations", false);
     ye_kbool(e, "cpu_checkpointing", false);
     ye_kbool(e, "contiguous_memory_optimization", false);
-    ye_kint(e, "number_checkpoints", nblocks_ckpt);
+    ye_kint(e, "number_checkpoints", pl->n_checkpoints);
     ye_kbool(e, "synchronize_checkpoint_boundary", false);
     ye_kbool(e, "profile", false);
     ye_map_end(e);
@@ -169,8 +221,10 @@ int yaml_write_plan(FILE *f, const profile *p, const plan *pl, remat_err *err)
     ye_map(&e, false);
     ye_kstr(&e, "name", solver_name(pl->solver));
     ye_kstr(&e, "status", pl->status);
-    /* rounded up to 0.1 s so that the same command writes the same bytes */
-    ye_knum(&e, "seconds", ceil(pl->solve_s * 10.0) / 10.0);
+    /* rounded up to 0.1 s so that the same command writes the same bytes (the
+     * small slack keeps a value read back from a file, 0.3 say, at 0.3) */
+    double secs = ceil(pl->solve_s * 10.0 - 1e-6) / 10.0;
+    ye_knum(&e, "seconds", secs > 0.0 ? secs : 0.0);
     ye_knum(&e, "gap", pl->gap);
     ye_map_end(&e);
     ye_key(&e, "memory");
@@ -348,6 +402,30 @@ static int read_schedule(yr *r, yaml_node_t *s, const graph *g, schedule *out)
     return 0;
 }
 
+/* True when name is an op's module path or a dot-prefix of one. */
+static bool is_module(const graph *g, const char *name, size_t len)
+{
+    for (int i = 0; i < g->n_ops; i++) {
+        const char *m = g->ops[i].module;
+        if (strncmp(m, name, len) == 0 && (m[len] == 0 || m[len] == '.'))
+            return true;
+    }
+    return false;
+}
+
+/* Every checkpoint entry names modules of the graph: "M" or "A..B". */
+static int check_checkpoints(yr *r, yaml_node_t *s, const graph *g, const plan *pl)
+{
+    for (int i = 0; i < pl->n_checkpoints; i++) {
+        const char *c = pl->checkpoints[i], *dd = strstr(c, "..");
+        size_t len = dd ? (size_t)(dd - c) : strlen(c);
+        if (len == 0 || !is_module(g, c, len) || (dd && !is_module(g, dd + 2, strlen(dd + 2))))
+            return yr_fail(r, yr_item(r, s, i), -EINVAL,
+                           "checkpoint '%s' names no module of the graph", c);
+    }
+    return 0;
+}
+
 static int read_strings(yr *r, yaml_node_t *s, const char *what, char ***out, int *count)
 {
     int n, rc = yr_seq_len(r, s, what, &n);
@@ -452,7 +530,8 @@ int yaml_read_plan(const char *path, profile *p, plan *pl, remat_err *err)
     if (!v)
         mem_config_default(&pl->mem);
     if ((v = yr_get(&r, root, "checkpoints")) &&
-        (rc = read_strings(&r, v, "checkpoints", &pl->checkpoints, &pl->n_checkpoints)))
+        ((rc = read_strings(&r, v, "checkpoints", &pl->checkpoints, &pl->n_checkpoints)) ||
+         (rc = check_checkpoints(&r, v, &p->g, pl))))
         goto out;
     if ((v = yr_get(&r, root, "selective")) && (rc = read_selective(&r, v, &p->g, pl)))
         goto out;

@@ -164,7 +164,7 @@ void ye_seq_end(ye *e)
     ye_emit(e, &ev, yaml_sequence_end_event_initialize(&ev));
 }
 
-void ye_key(ye *e, const char *k) { ye_scalar(e, k, true); }
+void ye_key(ye *e, const char *k) { ye_str(e, k); }
 
 void ye_kstr(ye *e, const char *k, const char *v)
 {

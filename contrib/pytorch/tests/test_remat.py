@@ -11,7 +11,7 @@ training step runs on the CPU, and
   PEAK_TOLERANCE of the plan's predicted activation peak. PyTorch's backward creates
   temporaries remat's op conventions do not model one by one (the gradient of a
   matmul's input before it is accumulated, transposed copies in attention), so this
-  bound is looser; the figures are printed with -s.
+  bound is looser (25%); the figures are printed with -s.
 
 Skipped when the remat binary (REMAT, or build*/planner/remat) lacks `plan`."""
 import os
@@ -25,7 +25,7 @@ from conftest import B, C, H, L, T, V, hf_available, make_gpt2, remat_exe
 from remat_torch import SavedBytesMeter, apply_plan, cpu_peak_bytes, load_plan
 from remat_torch.export import export_graph, export_yaml, saved_bytes
 
-PEAK_TOLERANCE = 0.35
+PEAK_TOLERANCE = 0.25
 
 
 def _remat():
@@ -84,6 +84,40 @@ def saved_after_forward(plan_doc):
     return sum(tb[t] for t in live)
 
 
+def kept_inside_checkpoints(plan_doc):
+    """Tensors the schedule keeps through the forward although they are produced and
+    consumed inside one checkpointed module. A trainer wrapping that module keeps only
+    its inputs, so such a plan says more than `checkpoints` can express and its
+    prediction is not what the trainer runs."""
+    graph = plan_doc["profile"]["graph"]
+    cps = plan_doc.get("checkpoints") or []
+
+    def owner(module):
+        for c in cps:
+            if module == c or module.startswith(c + "."):
+                return c
+        return None
+
+    producer = {}
+    consumers = {}
+    for o in graph["ops"]:
+        for t in [o["output"]] + list(o.get("extras", [])):
+            producer[t] = owner(o["module"])
+        for t in o["inputs"]:
+            consumers.setdefault(t, []).append(owner(o["module"]))
+    made = {o["name"]: [o["output"]] + list(o.get("extras", [])) for o in graph["ops"]}
+    live = set()
+    for ins in plan_doc["schedule"]:
+        if ins[0] == "bwd":
+            break
+        if ins[0] == "fwd":
+            live.update(made[ins[1]])
+        elif ins[0] == "free":
+            live.discard(ins[1])
+    return sorted(t for t in live if producer.get(t) is not None and consumers.get(t)
+                  and all(c == producer[t] for c in consumers[t]))
+
+
 def measure(step, plan):
     """(saved bytes after the forward, CPU peak of forward+backward) with plan applied."""
     h = apply_plan(step.model, plan)
@@ -104,6 +138,15 @@ def measure(step, plan):
 
 
 def check(step, plan_path, plan_doc, label):
+    spans = [c for c in plan_doc.get("checkpoints") or [] if ".." in c]
+    if spans:
+        pytest.xfail(f"{label}: the plan checkpoints segments spanning modules ({spans[0]}, ...), "
+                     "which apply_plan refuses")
+    inner = kept_inside_checkpoints(plan_doc)
+    if inner:
+        pytest.xfail(f"{label}: the plan's schedule keeps {len(inner)} tensors inside checkpointed "
+                     f"modules ({', '.join(inner[:3])}...): remat's chain view cut those modules into "
+                     "several stages, which `checkpoints` cannot express to a trainer")
     plan = load_plan(plan_path)
     saved, peak = measure(step, plan)
     want = saved_after_forward(plan_doc)
@@ -115,17 +158,29 @@ def check(step, plan_path, plan_doc, label):
     assert abs(peak - act_peak) <= PEAK_TOLERANCE * act_peak, (peak, act_peak)
 
 
-def _budgets(exe, model_args, tmp_path):
-    """A budget between checkpointing every block and checkpointing nothing."""
+def _plans(exe, model_args, tmp_path, case):
+    """The plan of one case: "none" (store everything), "full" (checkpoint every
+    stage), "mid" (segment at the budget half way between those two peaks)."""
+    if case in ("none", "full"):
+        return _plan(exe, model_args, tmp_path, case, solver=case)
     _, none = _plan(exe, model_args, tmp_path, "none", solver="none")
     _, full = _plan(exe, model_args, tmp_path, "full", solver="full")
-    lo, hi = full["predicted"]["peak_bytes"], none["predicted"]["peak_bytes"]
-    return none, full, (lo + hi) // 2
+    mid = (full["predicted"]["peak_bytes"] + none["predicted"]["peak_bytes"]) // 2
+    r = subprocess.run([exe, "plan", *model_args, "--target", "cpu", "--solver", "segment", "--budget",
+                        str(mid), "-o", str(tmp_path / "mid.yaml")], capture_output=True, text=True)
+    if r.returncode != 0 and "not available" in r.stderr:
+        pytest.skip(r.stderr.strip())
+    assert r.returncode == 0, r.stderr
+    with open(tmp_path / "mid.yaml") as f:
+        return tmp_path / "mid.yaml", yaml.safe_load(f)
 
 
-def test_exported_model_planned_by_remat(tmp_path):
-    """A torch model exported with remat_torch.export, profiled and planned by remat:
-    remat's saved-bytes total equals what PyTorch measures, and the plans hold."""
+CASES = ["none", "full", "mid"]
+
+
+def test_exported_model_saved_bytes(tmp_path):
+    """A torch model exported with remat_torch.export and profiled by remat: remat's
+    saved-bytes total equals what PyTorch measures for it."""
     exe = _remat()
     st = make_gpt2(prefer_hf=False)
     inputs = {"input_ids": st.ids, "position_ids": st.pos, "targets": st.targets}
@@ -136,24 +191,30 @@ def test_exported_model_planned_by_remat(tmp_path):
     with open(prof) as f:
         remat_saved = int(yaml.safe_load(f)["totals"]["saved_activation_bytes"])
     assert remat_saved == saved_bytes(export_graph(st.model, inputs))
-    h = apply_plan(st.model, {"checkpoints": []})
     with SavedBytesMeter(exclude=st.statics()) as meter:
-        st.loss().backward()
-    h.remove()
+        loss = st.loss()
+    loss.backward()
     print(f"\nexported gpt2: remat {remat_saved} B, PyTorch {meter.bytes} B")
     assert abs(meter.bytes - remat_saved) <= B * T * 4 + 64
 
-    args = ["--model-file", str(mf_path)]
-    none, full, mid = _budgets(exe, args, tmp_path)
-    check(st, tmp_path / "none.yaml", none, "exported, no checkpointing")
-    check(st, tmp_path / "full.yaml", full, "exported, every block")
-    p, doc = _plan(exe, args, tmp_path, "mid", budget=mid)
-    assert 0 < len(doc["checkpoints"]) < L, doc["checkpoints"]
-    check(st, p, doc, "exported, segment at the middle budget")
+
+@pytest.mark.parametrize("case", CASES)
+def test_exported_model_plan_on_torch(tmp_path, case):
+    """The exported model planned by remat, the plan applied to the torch module."""
+    exe = _remat()
+    st = make_gpt2(prefer_hf=False)
+    inputs = {"input_ids": st.ids, "position_ids": st.pos, "targets": st.targets}
+    mf_path = tmp_path / "gpt2-torch.yaml"
+    mf_path.write_text(export_yaml(st.model, inputs, name="gpt2-torch"))
+    path, doc = _plans(exe, ["--model-file", str(mf_path)], tmp_path, case)
+    if case == "mid":
+        assert 0 < len(doc["checkpoints"]) < L + 2, doc["checkpoints"]
+    check(st, path, doc, f"exported gpt2, {case}")
 
 
+@pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("hf", [True, False], ids=["hf-gpt2", "remat_torch-gpt2"])
-def test_zoo_gpt2_plan_on_torch(tmp_path, hf):
+def test_zoo_gpt2_plan_on_torch(tmp_path, hf, case):
     """The zoo's gpt2 planned by remat, applied by module path to Hugging Face's
     GPT2LMHeadModel (or remat_torch.gpt2) of the same configuration."""
     if hf and not hf_available():
@@ -165,8 +226,5 @@ def test_zoo_gpt2_plan_on_torch(tmp_path, hf):
     if r.returncode != 0:
         pytest.skip(f"this remat cannot build the zoo's gpt2 so: {r.stderr.strip()}")
     st = make_gpt2(prefer_hf=hf)
-    none, full, mid = _budgets(exe, args, tmp_path)
-    check(st, tmp_path / "none.yaml", none, f"{st.kind}, no checkpointing")
-    check(st, tmp_path / "full.yaml", full, f"{st.kind}, every block")
-    p, doc = _plan(exe, args, tmp_path, "mid", budget=mid)
-    check(st, p, doc, f"{st.kind}, segment at the middle budget")
+    path, doc = _plans(exe, args, tmp_path, case)
+    check(st, path, doc, f"{st.kind} gpt2, {case}")
