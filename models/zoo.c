@@ -24,6 +24,20 @@ static const zoo_row zoo_rows[] = {
      zoo_build_chain, NULL},
     {{"mlp", "multilayer perceptron: `depth` Linear+ReLU layers of `width`, then a classifier"},
      zoo_build_mlp, NULL},
+    {{"gpt2", "GPT-2 (HF GPT2LMHeadModel); keys n_layer n_head n_embd vocab_size n_positions"},
+     zoo_build_gpt2, NULL},
+    {{"gpt2-124m", "GPT-2 small: 12 layers, 12 heads, 768 wide (124,439,808 params)"},
+     zoo_build_gpt2, "gpt2-124m"},
+    {{"gpt2-350m", "GPT-2 medium: 24 layers, 16 heads, 1024 wide"}, zoo_build_gpt2, "gpt2-350m"},
+    {{"gpt2-774m", "GPT-2 large: 36 layers, 20 heads, 1280 wide"}, zoo_build_gpt2, "gpt2-774m"},
+    {{"gpt2-1.5b", "GPT-2 XL: 48 layers, 25 heads, 1600 wide"}, zoo_build_gpt2, "gpt2-1.5b"},
+    {{"llama", "Llama (HF LlamaForCausalLM: RMSNorm, RoPE, SwiGLU, GQA); LlamaConfig keys"},
+     zoo_build_llama, NULL},
+    {{"llama2-7b", "Llama 2 7B: 32 layers, 4096 wide, 32 heads"}, zoo_build_llama, "llama2-7b"},
+    {{"llama2-13b", "Llama 2 13B: 40 layers, 5120 wide, 40 heads"}, zoo_build_llama,
+     "llama2-13b"},
+    {{"llama3-8b", "Llama 3 8B: 32 layers, 4096 wide, 32 heads, 8 KV heads (GQA)"},
+     zoo_build_llama, "llama3-8b"},
 };
 
 static zoo_entry zoo_entries[sizeof zoo_rows / sizeof zoo_rows[0]];

@@ -56,6 +56,32 @@ typedef int (*zoo_builder)(zoo_ctx *z, const model_spec *spec, const char *prese
 
 int zoo_build_chain(zoo_ctx *z, const model_spec *spec, const char *preset);
 int zoo_build_mlp(zoo_ctx *z, const model_spec *spec, const char *preset);
+int zoo_build_gpt2(zoo_ctx *z, const model_spec *spec, const char *preset);
+int zoo_build_llama(zoo_ctx *z, const model_spec *spec, const char *preset);
+int zoo_build_vgg16(zoo_ctx *z, const model_spec *spec, const char *preset);
+int zoo_build_resnet50(zoo_ctx *z, const model_spec *spec, const char *preset);
+int zoo_build_unet(zoo_ctx *z, const model_spec *spec, const char *preset);
+
+/* Layer helpers (models/zoo_layers.c): each adds one op with its params, output
+ * ("<name>.out") and extras, and returns the output tensor (or -1 after an error).
+ * module NULL means the op name. Call zl_finish last: it fills saved lists and
+ * FLOPs from the conventions and checks every op against them. */
+int zl_linear(zoo_ctx *z, const char *name, const char *module, int x, int64_t n_out, bool bias,
+              int tied_weight);
+int zl_flatten_linear(zoo_ctx *z, const char *name, int x, int64_t n_out);
+int zl_norm(zoo_ctx *z, op_kind kind, const char *name, int x, double eps);
+int zl_unary(zoo_ctx *z, op_kind kind, const char *name, const char *module, int x);
+int zl_binary(zoo_ctx *z, op_kind kind, const char *name, const char *module, int a, int b);
+int zl_dropout(zoo_ctx *z, const char *name, int x, double p); /* x itself when p == 0 */
+/* in: ZL(qkv) (fused) or ZL(q, k, v). */
+int zl_attention(zoo_ctx *z, const char *name, const char *module, const int *in, int64_t H,
+                 int64_t KV, int64_t D, double p);
+int zl_loss(zoo_ctx *z, int logits, int targets);
+int zl_conv(zoo_ctx *z, const char *name, int x, int64_t cout, int64_t k, int64_t stride,
+            int64_t pad, bool bias);
+int zl_batchnorm(zoo_ctx *z, const char *name, int x);
+int zl_maxpool(zoo_ctx *z, const char *name, int x, int64_t k, int64_t stride);
+int zl_finish(zoo_ctx *z);
 
 /* The op conventions of docs/op-conventions.md (models/conventions.c). */
 /* Fills saved[] (GRAPH_MAX_SAVED) with what the op's kind saves by default:

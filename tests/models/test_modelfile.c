@@ -147,6 +147,14 @@ typedef struct zoo_case {
 static const zoo_case zoo_cases[] = {
     {"chain", "length=5,width=8", 2, 0, 0, -1, -1},
     {"mlp", "depth=3,width=16,classes=4", 3, 0, 0, DT_BF16, -1},
+    {"gpt2", "n_layer=2,n_head=2,n_embd=16,vocab_size=30,n_positions=12", 2, 12, 0, DT_BF16, 0.1},
+    {"gpt2-124m", "n_layer=1,vocab_size=64", 1, 8, 0, -1, -1},
+    {"llama", "hidden_size=32,intermediate_size=48,num_hidden_layers=2,num_attention_heads=4,"
+              "num_key_value_heads=2,vocab_size=40,max_position_embeddings=16",
+     2, 16, 0, DT_F16, 0.25},
+    {"llama3-8b", "hidden_size=64,intermediate_size=96,num_hidden_layers=1,vocab_size=50,"
+                  "tie_word_embeddings=1,rms_norm_eps=1e-6",
+     1, 8, 0, -1, -1},
 };
 
 static void test_zoo_round_trip(void **state)
