@@ -155,6 +155,9 @@ static const zoo_case zoo_cases[] = {
     {"llama3-8b", "hidden_size=64,intermediate_size=96,num_hidden_layers=1,vocab_size=50,"
                   "tie_word_embeddings=1,rms_norm_eps=1e-6",
      1, 8, 0, -1, -1},
+    {"vgg16", "classes=10", 2, 0, 32, -1, 0.5},
+    {"resnet50", "classes=7", 1, 0, 64, DT_BF16, -1},
+    {"unet", "depth=2,base=4,in_channels=1,classes=3", 2, 0, 16, -1, -1},
 };
 
 static void test_zoo_round_trip(void **state)

@@ -286,6 +286,122 @@ static void test_llama_layout(void **state)
     graph_free(&g);
 }
 
+/* Builds a CNN with image size and overrides. */
+static void build_image(graph *g, const char *name, const char *set, int64_t batch, int64_t image)
+{
+    model_spec s = {.name = name, .batch = batch, .image = image, .dtype = -1, .dropout = -1};
+    char *store = NULL;
+    remat_err e = {{0}};
+    if (set)
+        assert_int_equal(model_spec_parse_set(&s, set, &store, &e), 0);
+    int rc = zoo_build(&s, g, &e);
+    if (rc)
+        fprintf(stderr, "%s: %s\n", name, e.msg);
+    assert_int_equal(rc, 0);
+    free(store);
+}
+
+static void test_cnn_param_counts(void **state)
+{
+    (void)state;
+    /* VGG-16: 13 3x3 convs with bias, then 25088-4096-4096-1000 with bias */
+    static const int cfg[] = {64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512};
+    int64_t vgg = 0, cin = 3;
+    for (size_t i = 0; i < sizeof cfg / sizeof cfg[0]; i++) {
+        vgg += cin * cfg[i] * 9 + cfg[i];
+        cin = cfg[i];
+    }
+    vgg += 25088 * 4096 + 4096 + 4096 * 4096 + 4096 + 4096 * 1000 + 1000;
+    assert_int_equal(vgg, 138357544);
+    graph g;
+    build_image(&g, "vgg16", NULL, 1, 0);
+    assert_int_equal(g.image, 224);
+    assert_int_equal(graph_param_count(&g, false), 138357544);
+    int fc0 = graph_find_op(&g, "classifier.0");
+    assert_int_equal(g.ops[fc0].attr[1], 1); /* flatten */
+    assert_int_equal(g.tensors[g.ops[fc0].in[0]].shape[2], 7);
+    assert_int_equal(g.ops[graph_find_op(&g, "features.30")].kind, OP_MAXPOOL);
+    assert_int_equal(graph_find_op(&g, "classifier.2"), -1); /* no dropout at p = 0 */
+    graph_free(&g);
+
+    /* ResNet-50: stem, bottlenecks [3,4,6,3] (conv1x1, 3x3, 1x1 + BN each, downsample
+     * conv1x1 + BN in the first block of a stage), fc 2048 -> 1000 */
+    int64_t rn = 3 * 64 * 49 + 2 * 64, in = 64;
+    static const int blocks[4] = {3, 4, 6, 3};
+    for (int l = 0; l < 4; l++) {
+        int64_t w = 64 << l;
+        for (int b = 0; b < blocks[l]; b++) {
+            rn += in * w + 2 * w + 9 * w * w + 2 * w + w * 4 * w + 8 * w;
+            if (b == 0)
+                rn += in * 4 * w + 8 * w;
+            in = 4 * w;
+        }
+    }
+    rn += 2048 * 1000 + 1000;
+    assert_int_equal(rn, 25557032);
+    build_image(&g, "resnet50", NULL, 2, 0);
+    assert_int_equal(graph_param_count(&g, false), 25557032);
+    static const char *const paths[] = {"conv1", "bn1", "relu", "maxpool", "layer1.0.conv1",
+                                        "layer1.0.bn1", "layer1.0.downsample.0",
+                                        "layer1.0.downsample.1", "layer4.2.conv3", "avgpool", "fc"};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
+        assert_true(graph_find_op(&g, paths[i]) >= 0);
+    assert_int_equal(graph_find_op(&g, "layer1.1.downsample.0"), -1);
+    int c1 = graph_find_op(&g, "layer2.0.conv2");
+    assert_int_equal(g.ops[c1].attr[1], 2); /* stride in the 3x3 conv (v1.5) */
+    assert_int_equal(g.ops[c1].n_param, 1); /* no bias */
+    assert_string_equal(g.ops[graph_find_op(&g, "layer3.1.relu2")].module, "layer3.1.relu");
+    assert_string_equal(g.ops[graph_find_op(&g, "layer3.1.add")].module, "layer3.1");
+    /* spatial sizes are torchvision's: 56 after the stem, 7 in layer4 */
+    assert_int_equal(g.tensors[g.ops[graph_find_op(&g, "maxpool")].out].shape[2], 56);
+    assert_int_equal(g.tensors[g.ops[graph_find_op(&g, "layer4.2.conv3")].out].shape[2], 7);
+    /* conv2d FLOPs 2*B*Cout*Ho*Wo*Cin*k^2, backward twice; im2col workspace */
+    const graph_op *cv = &g.ops[graph_find_op(&g, "conv1")];
+    assert_int_equal(cv->flops_fwd, 2LL * 2 * 64 * 112 * 112 * 3 * 49);
+    assert_int_equal(cv->flops_bwd, 2 * cv->flops_fwd);
+    assert_int_equal(cv->ws_fwd, 3LL * 49 * 112 * 112 * 4);
+    assert_int_equal(cv->ws_bwd, 2 * cv->ws_fwd);
+    graph_free(&g);
+}
+
+static void test_unet(void **state)
+{
+    (void)state;
+    graph g;
+    build_image(&g, "unet", "depth=2,base=4,in_channels=1,classes=3", 2, 16);
+    static const char *const paths[] = {"inc.conv.0", "inc.conv.5", "down1.pool", "down1.conv.0",
+                                        "down2.conv.5", "up1.up", "up1.up_conv", "up1.concat",
+                                        "up1.conv.0", "up2.conv.5", "outc", "loss"};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        if (graph_find_op(&g, paths[i]) < 0)
+            fprintf(stderr, "missing %s\n", paths[i]);
+        assert_true(graph_find_op(&g, paths[i]) >= 0);
+    }
+    /* the first up block concatenates down1's output (8 channels at 8x8) with the
+     * up-convolved bottom (8 channels) */
+    const graph_op *cat = &g.ops[graph_find_op(&g, "up1.concat")];
+    assert_int_equal(cat->kind, OP_CONCAT);
+    assert_int_equal(cat->in[0], g.ops[graph_find_op(&g, "down1.conv.5")].out);
+    const graph_tensor *ct = &g.tensors[cat->out];
+    assert_int_equal(ct->shape[1], 16);
+    assert_int_equal(ct->shape[2], 8);
+    const graph_tensor *out = &g.tensors[g.ops[graph_find_op(&g, "outc")].out];
+    assert_int_equal(out->shape[1], 3);
+    assert_int_equal(out->shape[2], 16);
+    /* params: inc 1->4, down 4->8->16, up (conv 16->8 + dc 16->8), (8->4 + 8->4), outc */
+    int64_t dc[][2] = {{1, 4}, {4, 8}, {8, 16}, {16, 8}, {8, 4}};
+    int64_t want = 0;
+    for (int i = 0; i < 5; i++)
+        want += dc[i][0] * dc[i][1] * 9 + 2 * dc[i][1] + dc[i][1] * dc[i][1] * 9 + 2 * dc[i][1];
+    want += 16 * 8 * 9 + 8 + 8 * 4 * 9 + 4 + 4 * 3 + 3;
+    assert_int_equal(graph_param_count(&g, false), want);
+    graph_free(&g);
+    build_image(&g, "unet", NULL, 1, 0);
+    assert_int_equal(g.image, 224);
+    assert_int_equal(g.tensors[g.ops[graph_find_op(&g, "down4.conv.5")].out].shape[1], 1024);
+    graph_free(&g);
+}
+
 static void test_bad_specs(void **state)
 {
     (void)state;
@@ -303,6 +419,18 @@ static void test_bad_specs(void **state)
     refuse("llama", "hidden_size=96,num_attention_heads=32", 0, 64, "even");
     refuse("llama2-7b", NULL, 0, 8192, "max_position_embeddings");
     refuse("llama", "rope_theta=nan", 0, 64, "rope_theta");
+    refuse("vgg16", "classes=1", 0, 0, "classes");
+    refuse("resnet50", "depth=3", 0, 0, "depth");
+    refuse("unet", "depth=0", 0, 0, "depth");
+    refuse("unet", "base=-1", 0, 0, "base");
+    model_spec s = {.name = "resnet50", .image = 100, .dtype = -1, .dropout = -1};
+    graph g;
+    remat_err e = {{0}};
+    assert_int_equal(zoo_build(&s, &g, &e), -EINVAL);
+    assert_non_null(strstr(e.msg, "image size 100"));
+    model_spec u = {.name = "unet", .image = 40, .dtype = -1, .dropout = -1};
+    assert_int_equal(zoo_build(&u, &g, &e), -EINVAL);
+    assert_non_null(strstr(e.msg, "multiple of 16"));
 }
 
 int main(void)
@@ -313,6 +441,8 @@ int main(void)
         cmocka_unit_test(test_gpt2_block_saved_bytes),
         cmocka_unit_test(test_flops),
         cmocka_unit_test(test_llama_layout),
+        cmocka_unit_test(test_cnn_param_counts),
+        cmocka_unit_test(test_unet),
         cmocka_unit_test(test_bad_specs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
