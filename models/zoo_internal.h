@@ -95,6 +95,12 @@ void zoo_apply_conventions(graph *g);
 /* Checks an op's arity, shapes, dtypes and attributes against its kind's row of
  * the conventions. Returns 0 or -EINVAL naming the op. */
 int graph_check_op(const graph *g, int op, remat_err *err);
+/* Loads the one YAML document of a file (models/modelfile.c): syntax errors,
+ * an empty file ("empty <what>") and a second document fail with -EINVAL and
+ * "path:line:col: message". On success the caller deletes *doc, whose root node
+ * exists. */
+int remat_yaml_load(const char *path, const char *what, struct yaml_document_s *doc,
+                    remat_err *err);
 /* The scratch bytes the CPU kernels use for the op (models/workspace.c). */
 void graph_op_default_workspace(const graph *g, const graph_op *o, int64_t *fwd, int64_t *bwd);
 
