@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 . scripts/deps.sh
-remat_deps
+remat_deps python3-torch python3-pytest python3-yaml chromium libxml2-utils
 
 echo "== build with AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)"
 if [ ! -f build-asan/build.ninja ]; then
@@ -21,3 +21,6 @@ if [ ! -f build/build.ninja ]; then
 fi
 ninja -C build >/dev/null
 meson test -C build --setup valgrind --print-errorlogs --num-processes "$(nproc)" --no-suite slow
+
+echo "== contrib/pytorch (PyTorch adapter and exporter, CPU)"
+contrib/pytorch/run_tests.sh

@@ -31,13 +31,13 @@ static const hf_key llama_keys[] = {
     {"hidden_size", HF_INT}, {"intermediate_size", HF_INT}, {"num_hidden_layers", HF_INT},
     {"num_attention_heads", HF_INT}, {"num_key_value_heads", HF_INT}, {"vocab_size", HF_INT},
     {"max_position_embeddings", HF_INT}, {"rope_theta", HF_FLOAT},
-    {"tie_word_embeddings", HF_BOOL}, {"rms_norm_eps", HF_FLOAT}, {NULL, HF_INT},
+    {"tie_word_embeddings", HF_BOOL}, {NULL, HF_INT},
 };
 
 /* LlamaConfig defaults that differ from the zoo's llama2-7b defaults. */
 static const struct {
     const char *key, *value;
-} llama_hf_defaults[] = {{"max_position_embeddings", "2048"}, {"rms_norm_eps", "1e-6"}};
+} llama_hf_defaults[] = {{"max_position_embeddings", "2048"}};
 
 #define HF_MAX_KEYS 16
 
