@@ -4,7 +4,7 @@
  * layer1.0.conv1, layer1.0.downsample.0, fc), and a `unet` (Ronneberger et al.
  * 2015, with batchnorm and same-padding as in common PyTorch ports). Where the op
  * set cannot express torchvision exactly the builder says so here and in
- * docs/model-format.md's zoo notes:
+ * docs/model-format.md (zoo notes):
  *  - vgg16 has no AdaptiveAvgPool2d((7,7)): at 224 it is the identity; at other
  *    sizes classifier.0 takes 512*(image/32)^2 inputs.
  *  - resnet50's stem maxpool (3x3, stride 2, padding 1) is a 2x2 stride-2 maxpool,

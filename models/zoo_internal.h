@@ -69,13 +69,9 @@ int zoo_build_unet(zoo_ctx *z, const model_spec *spec, const char *preset);
 int zl_linear(zoo_ctx *z, const char *name, const char *module, int x, int64_t n_out, bool bias,
               int tied_weight);
 int zl_flatten_linear(zoo_ctx *z, const char *name, int x, int64_t n_out);
-int zl_norm(zoo_ctx *z, op_kind kind, const char *name, int x, double eps);
 int zl_unary(zoo_ctx *z, op_kind kind, const char *name, const char *module, int x);
 int zl_binary(zoo_ctx *z, op_kind kind, const char *name, const char *module, int a, int b);
 int zl_dropout(zoo_ctx *z, const char *name, int x, double p); /* x itself when p == 0 */
-/* in: ZL(qkv) (fused) or ZL(q, k, v). */
-int zl_attention(zoo_ctx *z, const char *name, const char *module, const int *in, int64_t H,
-                 int64_t KV, int64_t D, double p);
 int zl_loss(zoo_ctx *z, int logits, int targets);
 int zl_conv(zoo_ctx *z, const char *name, int x, int64_t cout, int64_t k, int64_t stride,
             int64_t pad, bool bias);

@@ -1,4 +1,4 @@
-/* models/zoo_layers.c — layer helpers the zoo's transformer and CNN builders share:
+/* models/zoo_layers.c — layer helpers for the zoo's builders (the CNNs use them):
  * each adds one op of docs/op-conventions.md together with its parameters, output
  * and extras, named "<op>.weight", "<op>.out", "<op>.mean" and so on. Saved lists
  * and FLOPs are filled afterwards by zoo_apply_conventions. All helpers follow the
@@ -64,29 +64,6 @@ int zl_flatten_linear(zoo_ctx *z, const char *name, int x, int64_t n_out)
     return z->rc ? -1 : y;
 }
 
-int zl_norm(zoo_ctx *z, op_kind kind, const char *name, int x, double eps)
-{
-    if (z->rc)
-        return -1;
-    const graph_tensor *t = &z->g->tensors[x];
-    int64_t C = t->shape[t->ndim - 1], rows = t->numel / C;
-    remat_dtype pt = z->g->param_dtype;
-    int w = zt(z, zname("%s.weight", name), ROLE_PARAM, pt, 1, C);
-    int y = like(z, zname("%s.out", name), x, 0, z->g->dtype);
-    if (kind == OP_LAYERNORM) {
-        int b = zt(z, zname("%s.bias", name), ROLE_PARAM, pt, 1, C);
-        int mean = zt(z, zname("%s.mean", name), ROLE_EXTRA, DT_F32, 1, rows);
-        int rstd = zt(z, zname("%s.rstd", name), ROLE_EXTRA, DT_F32, 1, rows);
-        zop(z, &(zoo_op){.kind = kind, .name = name, .in = ZL(x), .out = y,
-                         .extra = ZL(mean, rstd), .param = ZL(w, b), .fattr = {eps}});
-    } else {
-        int rstd = zt(z, zname("%s.rstd", name), ROLE_EXTRA, DT_F32, 1, rows);
-        zop(z, &(zoo_op){.kind = kind, .name = name, .in = ZL(x), .out = y, .extra = ZL(rstd),
-                         .param = ZL(w), .fattr = {eps}});
-    }
-    return z->rc ? -1 : y;
-}
-
 int zl_unary(zoo_ctx *z, op_kind kind, const char *name, const char *module, int x)
 {
     int y = like(z, zname("%s.out", name), x, 0, z->g->dtype);
@@ -111,28 +88,6 @@ int zl_dropout(zoo_ctx *z, const char *name, int x, double p)
         z->g->tensors[m].role = ROLE_EXTRA;
     zop(z, &(zoo_op){.kind = OP_DROPOUT, .name = name, .in = ZL(x), .out = y, .extra = ZL(m),
                      .attr = {seed_next(z)}, .fattr = {p}});
-    return z->rc ? -1 : y;
-}
-
-int zl_attention(zoo_ctx *z, const char *name, const char *module, const int *in, int64_t H,
-                 int64_t KV, int64_t D, double p)
-{
-    if (z->rc)
-        return -1;
-    const graph_tensor *x = &z->g->tensors[in[0]];
-    int64_t B = x->shape[0], T = x->shape[1];
-    remat_dtype dt = z->g->dtype;
-    bool fused = in[1] < 0;
-    int y = zt(z, zname("%s.out", name), ROLE_ACT, dt, 3, B, T, H * D);
-    int probs = zt(z, zname("%s.probs", name), ROLE_EXTRA, dt, 4, B, H, T, T);
-    int mask = -1, dropped = -1;
-    if (p > 0) {
-        mask = zt(z, zname("%s.mask", name), ROLE_EXTRA, DT_U8, 4, B, H, T, T);
-        dropped = zt(z, zname("%s.dropped", name), ROLE_EXTRA, dt, 4, B, H, T, T);
-    }
-    zop(z, &(zoo_op){.kind = OP_ATTENTION, .name = name, .module = module, .in = in, .out = y,
-                     .extra = p > 0 ? ZL(probs, mask, dropped) : ZL(probs),
-                     .attr = {H, KV, D, 1, fused ? 1 : 0, seed_next(z)}, .fattr = {p}});
     return z->rc ? -1 : y;
 }
 
