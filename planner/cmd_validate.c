@@ -231,9 +231,10 @@ static void print_result(const vctx *c)
     const validate_result *r = c->r;
     const graph *g = &c->p->g;
     char a[32], b[32];
-    printf("validate %s: %s, solver %s, %d instructions, on %s (%d steps after %d warm-up)\n",
+    printf("validate %s: %s, solver %s, %d instructions, on %s (%d step%s after %d warm-up)\n",
            c->plan_path, g->model ? g->model : "model", solver_name(c->pl->solver),
-           c->pl->sched.n, c->device_desc, c->vo->steps, c->vo->warmup);
+           c->pl->sched.n, c->device_desc, c->vo->steps, c->vo->steps == 1 ? "" : "s",
+           c->vo->warmup);
     if (c->resimulated)
         printf("  (prediction re-simulated with the exact allocator: the CPU has no caching "
                "allocator)\n");
