@@ -222,6 +222,9 @@ static void report_infeasible(const profile *p, plan_args *a, int64_t min_this)
     char b1[32], b2[32], b3[32];
     fprintf(stderr, "remat plan: budget %s is below what %s can reach",
             remat_format_bytes(a->budget, b1, sizeof b1), solver_name((solver_kind)a->solver));
+    if (min_this <= 0 && !a->compare && a->solver != SOLVER_ILP && a->solver != SOLVER_LP_ROUND &&
+        solver_min_budget(p, &a->mc, (solver_kind)a->solver, &a->so, &min_this, NULL) != 0)
+        min_this = -1;
     if (min_this > 0)
         fprintf(stderr, ": it needs at least %s (%lld bytes)",
                 remat_format_bytes(min_this, b2, sizeof b2), (long long)min_this);

@@ -54,7 +54,11 @@ int cmd_simulate(int argc, char **argv)
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
             return 0;
-        } else if (strcmp(argv[i], "--plan") == 0 && i + 1 < argc) {
+        } else if (strcmp(argv[i], "--plan") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "remat simulate: --plan needs a value\n");
+                return 2;
+            }
             path = argv[++i];
         } else if (strcmp(argv[i], "--full") == 0) {
             full = true;
@@ -78,7 +82,7 @@ int cmd_simulate(int argc, char **argv)
     char a[32], b[32], c[32];
     printf("plan %s: solver %s (%s), %d instructions\n", path, solver_name(pl.solver), pl.status,
            pl.sched.n);
-    printf("%7s  %-9s %-3s %-48s %12s %12s\n", "#", "op", "", "name", "live after", "high point");
+    printf("%7s  %-9s %-3s %-48s %12s %12s\n", "#", "kind", "", "op or tensor", "live after", "high point");
     int n = pl.sched.n;
     for (int i = 0; i < n; i++) {
         bool near_peak = i >= r->peak_ins - 10 && i <= r->peak_ins + 10;

@@ -223,7 +223,7 @@ int model_opts_profile(const model_opts *o, profile *p, remat_err *err)
         rc = profile_measure_cpu(p, o->repeats, err);
     } else if (strcmp(o->measure, "cuda") == 0) {
 #if HAVE_CUDA
-        rc = remat_fail(err, -ENOTSUP, "--measure cuda: this build has no CUDA profiler");
+        rc = profile_measure_cuda(p, o->repeats, err);
 #else
         rc = remat_fail(err, -ENOTSUP, "--measure cuda: remat was built without CUDA");
 #endif

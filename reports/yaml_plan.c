@@ -221,10 +221,13 @@ int yaml_write_plan(FILE *f, const profile *p, const plan *pl, remat_err *err)
     ye_map(&e, false);
     ye_kstr(&e, "name", solver_name(pl->solver));
     ye_kstr(&e, "status", pl->status);
-    /* rounded up to 0.1 s so that the same command writes the same bytes (the
-     * small slack keeps a value read back from a file, 0.3 say, at 0.3) */
-    double secs = ceil(pl->solve_s * 10.0 - 1e-6) / 10.0;
-    ye_knum(&e, "seconds", secs > 0.0 ? secs : 0.0);
+    /* an upper bound on the solve time, rounded up to 0.1, 1, 10, ... s: wall
+     * time varies from run to run, the bound almost never does, so the same
+     * command writes the same bytes (the exact time is on stderr) */
+    double secs = 0.1;
+    while (secs < pl->solve_s * (1.0 - 1e-9) && secs < 1e9)
+        secs *= 10.0;
+    ye_knum(&e, "seconds", secs);
     ye_knum(&e, "gap", pl->gap);
     ye_map_end(&e);
     ye_key(&e, "memory");
@@ -402,6 +405,30 @@ static int read_schedule(yr *r, yaml_node_t *s, const graph *g, schedule *out)
     return 0;
 }
 
+/* True when name is an op's module path or a dot-prefix of one. */
+static bool is_module(const graph *g, const char *name, size_t len)
+{
+    for (int i = 0; i < g->n_ops; i++) {
+        const char *m = g->ops[i].module;
+        if (strncmp(m, name, len) == 0 && (m[len] == 0 || m[len] == '.'))
+            return true;
+    }
+    return false;
+}
+
+/* Every checkpoint entry names modules of the graph: "M" or "A..B". */
+static int check_checkpoints(yr *r, yaml_node_t *s, const graph *g, const plan *pl)
+{
+    for (int i = 0; i < pl->n_checkpoints; i++) {
+        const char *c = pl->checkpoints[i], *dd = strstr(c, "..");
+        size_t len = dd ? (size_t)(dd - c) : strlen(c);
+        if (len == 0 || !is_module(g, c, len) || (dd && !is_module(g, dd + 2, strlen(dd + 2))))
+            return yr_fail(r, yr_item(r, s, i), -EINVAL,
+                           "checkpoint '%s' names no module of the graph", c);
+    }
+    return 0;
+}
+
 static int read_strings(yr *r, yaml_node_t *s, const char *what, char ***out, int *count)
 {
     int n, rc = yr_seq_len(r, s, what, &n);
@@ -506,7 +533,8 @@ int yaml_read_plan(const char *path, profile *p, plan *pl, remat_err *err)
     if (!v)
         mem_config_default(&pl->mem);
     if ((v = yr_get(&r, root, "checkpoints")) &&
-        (rc = read_strings(&r, v, "checkpoints", &pl->checkpoints, &pl->n_checkpoints)))
+        ((rc = read_strings(&r, v, "checkpoints", &pl->checkpoints, &pl->n_checkpoints)) ||
+         (rc = check_checkpoints(&r, v, &p->g, pl))))
         goto out;
     if ((v = yr_get(&r, root, "selective")) && (rc = read_selective(&r, v, &p->g, pl)))
         goto out;

@@ -7,8 +7,9 @@
  *          activation bytes; at a stage boundary where the running total exceeds B,
  *          end the segment there. B is searched as in the paper: run with B = 0 to get
  *          x (bytes of the stored boundaries) and y (the largest segment), then try
- *          B = sqrt(x*y) and a grid on [B/sqrt2, B*sqrt2]; the plan kept is the one
- *          with the least recompute time whose simulated peak fits the budget.
+ *          B = sqrt(x*y) and a grid on [B/sqrt2, B*sqrt2] (plus B = infinity, no
+ *          checkpoint); the plan kept is the one with the least recompute time whose
+ *          simulated peak fits the budget.
  * In every plan the last segment (the one holding the loss) is stored, never
  * recomputed: it runs its backward right after its forward, so recomputing it would
  * cost time and save nothing. */
@@ -69,17 +70,19 @@ static int greedy(const profile *p, const mem_config *mc, const solver_opts *o, 
     double x, y;
     greedy_pass(c, 0.0, start, rec, &x, &y);
     double B0 = sqrt(x * y);
-    /* candidates: B = 0, then 11 points geometrically spaced on [B0/sqrt2, B0*sqrt2] */
+    /* candidates: B = 0, 11 points geometrically spaced on [B0/sqrt2, B0*sqrt2], and
+     * B = infinity (no checkpoint: the plan when the budget allows everything) */
     enum { GRID = 11 };
-    double cand[GRID + 1];
+    double cand[GRID + 2];
     cand[0] = 0.0;
     for (int k = 0; k < GRID; k++)
         cand[k + 1] = B0 * pow(2.0, -0.5 + (double)k / (GRID - 1));
+    cand[GRID + 1] = INFINITY;
     bool have = false;
     double best_rec = 0;
     int64_t best_peak = 0;
     int rc = 0;
-    for (int k = 0; k <= GRID && !rc; k++) {
+    for (int k = 0; k <= GRID + 1 && !rc; k++) {
         greedy_pass(c, cand[k], start, rec, &x, &y);
         schedule s;
         rc = lower_two_level(g, c, start, rec, &s, err);
@@ -113,7 +116,7 @@ static int greedy(const profile *p, const mem_config *mc, const solver_opts *o, 
     free(br);
     if (rc)
         return rc;
-    return have ? 0 : -ENOSPC;
+    return have ? 0 : remat_fail(err, -ENOSPC, "no greedy plan fits the budget");
 }
 
 int solve_baseline(const profile *p, const mem_config *mc, solver_kind k, const solver_opts *o,
@@ -131,11 +134,19 @@ int solve_baseline(const profile *p, const mem_config *mc, solver_kind k, const 
     switch (k) {
     case SOLVER_NONE:
         break;
-    case SOLVER_FULL:
+    case SOLVER_FULL: {
+        /* HF gradient_checkpointing / Megatron full recompute: every numbered block
+         * (every stage when the model has none) keeps only its input */
+        bool any_block = false;
         for (int s = 0; s < c->n; s++)
-            start[s] = rec[s] = 1;
+            any_block = any_block || chain_stage_in_block(&c->st[s]);
+        for (int s = 0; s < c->n; s++) {
+            start[s] = 1;
+            rec[s] = !any_block || chain_stage_in_block(&c->st[s]);
+        }
         store_last_segment(c, start, rec);
         break;
+    }
     case SOLVER_SQRT: {
         int len = (int)lround(sqrt((double)c->n));
         if (len < 1)

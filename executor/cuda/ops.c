@@ -61,8 +61,7 @@ static int check_dtypes(const graph *g, const graph_op *o, remat_dtype dt, remat
     for (int k = 0; k < o->n_extra && !why; k++)
         if (g->tensors[o->extra[k]].dtype != (want = want_extra(o, k, dt)))
             why = "extra", t = o->extra[k];
-    want = o->kind == OP_LOSS ? DT_F32 : dt;
-    if (!why && g->tensors[o->out].dtype != want)
+    if (!why && g->tensors[o->out].dtype != (want = o->kind == OP_LOSS ? DT_F32 : dt))
         why = "output", t = o->out;
     if (!why)
         return 0;

@@ -106,6 +106,11 @@ def apply_plan(model: torch.nn.Module, plan: Union[Plan, str, Mapping[str, Any]]
     modules: Dict[str, torch.nn.Module] = dict(model.named_modules())
     names = [n for n in modules if n]
     for path in plan.checkpoints:
+        if ".." in path:
+            raise RematPlanError(
+                f"{plan.source}: checkpoint '{path}' is a segment running from one module into "
+                "another, which wrapping modules in torch.utils.checkpoint cannot express; run the "
+                "plan with remat's executor or plan with a solver whose segments are whole modules")
         if path not in modules or not path:
             hint = _closest(path, names)
             raise RematPlanError(

@@ -39,6 +39,8 @@ def test_refusals(gpt2_step):
         apply_plan(m, {"checkpoints": ["transformer.h.99"]})
     with pytest.raises(RematPlanError, match="did you mean transformer.h.0"):
         apply_plan(m, {"checkpoints": ["transformer.h0"]})
+    with pytest.raises(RematPlanError, match="segment running from one module into another"):
+        apply_plan(m, {"checkpoints": ["transformer.wte..transformer.h.0"]})
     with pytest.raises(RematPlanError, match="nest"):
         apply_plan(m, {"checkpoints": ["transformer.h.0", "transformer.h.0.mlp"]})
 

@@ -138,6 +138,10 @@ def measure(step, plan):
 
 
 def check(step, plan_path, plan_doc, label):
+    spans = [c for c in plan_doc.get("checkpoints") or [] if ".." in c]
+    if spans:
+        pytest.xfail(f"{label}: the plan checkpoints segments spanning modules ({spans[0]}, ...), "
+                     "which apply_plan refuses")
     inner = kept_inside_checkpoints(plan_doc)
     if inner:
         pytest.xfail(f"{label}: the plan's schedule keeps {len(inner)} tensors inside checkpointed "
