@@ -5,7 +5,8 @@
  * bytes equal the predicted timeline, the static part equals static_memory(), and
  * the gradients and loss are bitwise identical to the run without checkpointing.
  * Solvers not built in this tree (-ENOTSUP) are skipped. GPT-2 and Llama come both
- * from the zoo and from the hand-built test graphs (tgraphs.c). */
+ * from the zoo and from the hand-built test graphs (tgraphs.c); the zoo's U-Net
+ * covers conv2d, batchnorm, maxpool, upsample and concat. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -246,6 +247,28 @@ static void test_zoo_llama(void **state)
     assert_true(check_model(&g) >= 4);
 }
 
+static void test_zoo_unet(void **state)
+{
+    (void)state;
+    model_spec sp;
+    memset(&sp, 0, sizeof sp);
+    sp.name = "unet";
+    sp.batch = 2;
+    sp.image = 8;
+    sp.dtype = -1;
+    sp.dropout = -1;
+    char *storage = NULL;
+    remat_err e;
+    assert_int_equal(model_spec_parse_set(&sp, "depth=2,base=2,classes=3", &storage, &e), 0);
+    graph g;
+    int rc = zoo_build(&sp, &g, &e);
+    if (rc)
+        print_error("zoo unet: %s\n", e.msg);
+    assert_int_equal(rc, 0);
+    free(storage);
+    assert_true(check_model(&g) >= 4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -256,6 +279,7 @@ int main(void)
         cmocka_unit_test(test_zoo_gpt2),
         cmocka_unit_test(test_zoo_gpt2_dropout),
         cmocka_unit_test(test_zoo_llama),
+        cmocka_unit_test(test_zoo_unet),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
