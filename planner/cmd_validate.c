@@ -34,7 +34,8 @@ static void usage(FILE *f)
             "                    on the CPU the bytes must be identical)\n"
             "  --threads N       OpenBLAS threads (default: OpenBLAS's own)\n"
             "  --seed N          weights and synthetic data (default 1234)\n"
-            "  -o FILE           write the YAML report to FILE ('-' for stdout)\n");
+            "  -o FILE           write the YAML report to FILE ('-' for stdout; cpu only:\n"
+            "                    the cuda report is printed)\n");
 }
 
 typedef struct vctx {
