@@ -111,10 +111,13 @@ int64_t cpu_exec_grad_count(const cpu_exec *x);
 /* Copies every trainable parameter's gradient, concatenated in tensor order, into
  * out (n floats, n == cpu_exec_grad_count). Returns 0 or -EINVAL. */
 int cpu_exec_copy_grads(const cpu_exec *x, float *out, int64_t n);
-/* Writes parameters (after the last OPT), or gradients, to a binary dump:
- * "REMATDMP" u32 version=1, u32 count, then per tensor: u32 name length, name,
- * u32 ndim, i64 shape[ndim], f32 data[numel]; what: 0 params, 1 grads (trainable
- * only). Returns 0 or -errno. */
+/* Writes tensors to a binary dump: "REMATDMP", u32 version = 2, u32 count, then per
+ * tensor: u32 name length, name bytes, u32 dtype (remat_dtype), u32 ndim,
+ * i64 shape[ndim], raw data (numel * dtype size), little-endian as in memory.
+ * what: EXEC_DUMP_PARAMS (all parameters, current values), EXEC_DUMP_GRADS
+ * (trainable parameters' gradients), EXEC_DUMP_INPUTS (step inputs).
+ * Returns 0 or -EIO. */
+enum { EXEC_DUMP_PARAMS = 0, EXEC_DUMP_GRADS = 1, EXEC_DUMP_INPUTS = 2 };
 int cpu_exec_dump(const cpu_exec *x, int what, FILE *f, remat_err *err);
 
 /* Frees everything the runner holds. */
@@ -124,6 +127,52 @@ void cpu_exec_free(cpu_exec *x);
  * FREE / FREE_GRAD right after the last use, then OPT. The reference the validator
  * compares plans against. Returns 0 or -ENOMEM. */
 int exec_schedule_store_all(const graph *g, schedule *out, remat_err *err);
+
+/* ---------------------------------------------------------------- validation */
+
+typedef struct validate_opts {
+    int steps;            /* measured steps (default 3) */
+    int warmup;           /* warm-up steps, not timed (default 1) */
+    double tolerance_pct; /* allowed |measured - predicted| peak, % of predicted (default 0) */
+    exec_opts exec;
+} validate_opts;
+
+void validate_opts_default(validate_opts *o);
+
+/* What `remat validate` reports: the plan's run against its prediction and against
+ * a run of the same step without checkpointing (exec_schedule_store_all). */
+typedef struct validate_result {
+    int steps;                      /* measured steps run */
+    int64_t predicted_peak, measured_peak;     /* bytes, static included */
+    int64_t predicted_static, measured_static;
+    double peak_diff_pct;           /* (measured - predicted) / predicted * 100 */
+    int predicted_peak_ins, measured_peak_ins;
+    double predicted_overhead;      /* the plan's sim_result.compute_overhead */
+    double measured_overhead;       /* median step time with plan / without - 1 */
+    double step_plan_s, step_ref_s; /* median step times */
+    double recompute_s;             /* median time of the plan's recomputations */
+    bool grads_match;               /* bitwise, every step */
+    int grad_step;                  /* first step whose gradients differ (-1: none) */
+    int64_t grad_mismatches;        /* floats that differ in that step */
+    double grad_max_abs_diff;
+    bool loss_match;
+    float loss_plan, loss_ref;      /* last step */
+    int timeline_ins;               /* first instruction whose live or peak bytes differ
+                                       from the prediction (-1: none) */
+    int64_t timeline_pred_live, timeline_meas_live;
+    int64_t timeline_pred_peak, timeline_meas_peak;
+    bool peak_ok;                   /* within tolerance */
+    bool pass;                      /* peak_ok && grads_match && loss_match */
+} validate_result;
+
+/* Runs opts->warmup + opts->steps training steps of g on the CPU under schedule s
+ * and, interleaved, under the no-checkpoint schedule, both from the same initial
+ * weights; compares gradients and losses after every step, the measured peak and
+ * per-instruction live bytes with pred (simulate()'s result for s under mc), and the
+ * step times. Returns 0 when it could run (the verdict is in r->pass), or -errno
+ * (schedule error, unsupported graph) with a message. */
+int cpu_validate(const graph *g, const mem_config *mc, const schedule *s, const sim_result *pred,
+                 const validate_opts *opts, validate_result *r, remat_err *err);
 
 /* ---------------------------------------------------------------- CPU profiling */
 

@@ -56,5 +56,37 @@ typedef int (*zoo_builder)(zoo_ctx *z, const model_spec *spec, const char *prese
 
 int zoo_build_chain(zoo_ctx *z, const model_spec *spec, const char *preset);
 int zoo_build_mlp(zoo_ctx *z, const model_spec *spec, const char *preset);
+int zoo_build_gpt2(zoo_ctx *z, const model_spec *spec, const char *preset);
+int zoo_build_llama(zoo_ctx *z, const model_spec *spec, const char *preset);
+
+/* The op conventions of docs/op-conventions.md (models/conventions.c). */
+/* Fills saved[] (GRAPH_MAX_SAVED) with what the op's kind saves by default:
+ * its inputs, output and/or extras. Returns the count. */
+int graph_op_default_saved(const graph_op *o, int *saved);
+/* The FLOPs the conventions assign to the op (matmul 2mkn/4mkn, attention
+ * 4BHT^2D/8BHT^2D, conv2d, a few per element for the rest; docs/model-format.md). */
+void graph_op_default_flops(const graph *g, const graph_op *o, int64_t *fwd, int64_t *bwd);
+/* Sets every op's saved list and FLOPs from the conventions (zoo builders). */
+void zoo_apply_conventions(graph *g);
+/* Checks an op's arity, shapes, dtypes and attributes against its kind's row of
+ * the conventions. Returns 0 or -EINVAL naming the op. */
+int graph_check_op(const graph *g, int op, remat_err *err);
+/* The scratch bytes the CPU kernels use for the op (models/workspace.c). */
+void graph_op_default_workspace(const graph *g, const graph_op *o, int64_t *fwd, int64_t *bwd);
+
+/* The op conventions of docs/op-conventions.md (models/conventions.c). */
+/* Fills saved[] (GRAPH_MAX_SAVED) with what the op's kind saves by default:
+ * its inputs, output and/or extras. Returns the count. */
+int graph_op_default_saved(const graph_op *o, int *saved);
+/* The FLOPs the conventions assign to the op (matmul 2mkn/4mkn, attention
+ * 4BHT^2D/8BHT^2D, conv2d, a few per element for the rest; docs/model-format.md). */
+void graph_op_default_flops(const graph *g, const graph_op *o, int64_t *fwd, int64_t *bwd);
+/* Sets every op's saved list and FLOPs from the conventions (zoo builders). */
+void zoo_apply_conventions(graph *g);
+/* Checks an op's arity, shapes, dtypes and attributes against its kind's row of
+ * the conventions. Returns 0 or -EINVAL naming the op. */
+int graph_check_op(const graph *g, int op, remat_err *err);
+/* The scratch bytes the CPU kernels use for the op (models/workspace.c). */
+void graph_op_default_workspace(const graph *g, const graph_op *o, int64_t *fwd, int64_t *bwd);
 
 #endif

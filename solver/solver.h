@@ -136,6 +136,11 @@ typedef struct sim_result {
     int recompute_forwards;  /* FWD instructions flagged INS_RECOMPUTE */
     int n_live_at_peak;
     live_entry *live_at_peak;/* everything dynamic live at the peak, largest first */
+    /* per-instruction breakdown (n each): live_after = act_after + grad_after;
+     * peak_during = max(live before, live_after + tmp_during) */
+    int64_t *act_after;      /* activations and extras live after instruction i */
+    int64_t *grad_after;     /* activation gradients live after instruction i */
+    int64_t *tmp_during;     /* temporaries (ws_fwd / ws_bwd) held during instruction i */
 } sim_result;
 
 /* Runs the schedule on the memory model. Checks it too: use of a tensor that is

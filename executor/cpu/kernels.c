@@ -10,6 +10,56 @@
 
 #define GELU_SCALING_FACTOR 0.7978845608028654f /* sqrt(2/pi) */
 
+/* exp for fp32 without a libm call, so loops over it vectorise: range reduction
+ * x = n ln2 + r (n rounded with the 1.5*2^23 trick), Cephes' expf polynomial for
+ * e^r, 2^n from the exponent bits. Relative error about 1e-7 on [-87.3, 88.3];
+ * inputs are clamped to that range (below it the result is ~1e-38, not 0; callers
+ * pass max-shifted values, so this never matters). */
+static inline float vexpf(float x)
+{
+    x = x > 88.3f ? 88.3f : x;
+    x = x < -87.3f ? -87.3f : x;
+    const float magic = 12582912.0f;
+    float n = (x * 1.44269504088896341f + magic) - magic;
+    float r = x - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    float y = p * r * r + r + 1.0f;
+    int32_t bits = ((int32_t)n + 127) * (1 << 23);
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return y * scale;
+}
+
+/* tanh from vexpf: 1 - 2/(e^(2u) + 1); absolute error about 1e-7. */
+static inline float vtanhf(float u) { return 1.0f - 2.0f / (vexpf(2.0f * u) + 1.0f); }
+
+/* sum of exp(x[i] - shift), fp32 exponentials accumulated in double over eight
+ * lanes in a fixed order (deterministic, vectorisable). */
+static double sum_exp(const float *x, int64_t n, float shift)
+{
+    double acc[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        float e[8];
+        for (int k = 0; k < 8; k++)
+            e[k] = vexpf(x[i + k] - shift);
+        for (int k = 0; k < 8; k++)
+            acc[k] += e[k];
+    }
+    double s = 0.0;
+    for (; i < n; i++)
+        s += vexpf(x[i] - shift);
+    for (int k = 0; k < 8; k++)
+        s += acc[k];
+    return s;
+}
+
 double kernel_normal(uint64_t seed, uint64_t counter)
 {
     double u1 = kernel_uniform(seed, 2 * counter);
@@ -206,11 +256,11 @@ void attention_forward(float *out, float *probs, uint8_t *mask, float *dropped, 
                 float mx = -INFINITY;
                 for (int64_t j = 0; j < n; j++)
                     mx = row[j] > mx ? row[j] : mx;
+                for (int64_t j = 0; j < n; j++)
+                    row[j] = vexpf(row[j] - mx);
                 double s = 0.0;
-                for (int64_t j = 0; j < n; j++) {
-                    row[j] = expf(row[j] - mx);
+                for (int64_t j = 0; j < n; j++)
                     s += row[j];
-                }
                 float inv = (float)(1.0 / s);
                 for (int64_t j = 0; j < n; j++)
                     row[j] *= inv;
@@ -332,7 +382,7 @@ void gelu_forward(float *out, const float *inp, int64_t N)
     for (int64_t i = 0; i < N; i++) {
         float x = inp[i];
         float cube = 0.044715f * x * x * x;
-        out[i] = 0.5f * x * (1.0f + tanhf(GELU_SCALING_FACTOR * (x + cube)));
+        out[i] = 0.5f * x * (1.0f + vtanhf(GELU_SCALING_FACTOR * (x + cube)));
     }
 }
 
@@ -344,7 +394,7 @@ void gelu_backward(float *dinp, const float *dout, const float *inp, int64_t N)
         float x = inp[i];
         float cube = 0.044715f * x * x * x;
         float tanh_arg = GELU_SCALING_FACTOR * (x + cube);
-        float tanh_out = tanhf(tanh_arg);
+        float tanh_out = vtanhf(tanh_arg);
         float sech2 = 1.0f - tanh_out * tanh_out;
         float local = 0.5f * (1.0f + tanh_out) +
                       x * 0.5f * sech2 * GELU_SCALING_FACTOR * (1.0f + 3.0f * 0.044715f * x * x);
@@ -352,7 +402,7 @@ void gelu_backward(float *dinp, const float *dout, const float *inp, int64_t N)
     }
 }
 
-static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+static inline float sigmoidf(float x) { return 1.0f / (1.0f + vexpf(-x)); }
 
 void swiglu_forward(float *out, const float *gate, const float *up, int64_t N)
 {
@@ -455,11 +505,11 @@ void softmax_forward(float *out, const float *inp, int64_t N, int64_t C)
         float mx = -INFINITY;
         for (int64_t i = 0; i < C; i++)
             mx = x[i] > mx ? x[i] : mx;
+        for (int64_t i = 0; i < C; i++)
+            y[i] = vexpf(x[i] - mx);
         double s = 0.0;
-        for (int64_t i = 0; i < C; i++) {
-            y[i] = expf(x[i] - mx);
+        for (int64_t i = 0; i < C; i++)
             s += y[i];
-        }
         float inv = (float)(1.0 / s);
         for (int64_t i = 0; i < C; i++)
             y[i] *= inv;
@@ -492,9 +542,7 @@ void crossentropy_forward(float *loss, float *lse, const float *logits, const in
         float mx = -INFINITY;
         for (int64_t i = 0; i < V; i++)
             mx = x[i] > mx ? x[i] : mx;
-        double s = 0.0;
-        for (int64_t i = 0; i < V; i++)
-            s += expf(x[i] - mx);
+        double s = sum_exp(x, V, mx);
         double l = (double)mx + log(s);
         lse[r] = (float)l;
         total += l - (double)x[targets[r]];
@@ -513,7 +561,7 @@ void crossentropy_backward(float *dlogits, const float *logits, const int32_t *t
         float *d = dlogits + r * V;
         float l = lse[r];
         for (int64_t i = 0; i < V; i++)
-            d[i] += expf(x[i] - l) * scale;
+            d[i] += vexpf(x[i] - l) * scale;
         d[targets[r]] -= scale;
     }
 }

@@ -455,27 +455,38 @@ int cpu_exec_copy_grads(const cpu_exec *x, float *out, int64_t n)
 
 static int put(FILE *f, const void *p, size_t n) { return fwrite(p, 1, n, f) == n ? 0 : -EIO; }
 
+static bool dumped(const graph_tensor *t, int what)
+{
+    switch (what) {
+    case EXEC_DUMP_PARAMS: return t->role == ROLE_PARAM;
+    case EXEC_DUMP_GRADS: return trainable(t);
+    case EXEC_DUMP_INPUTS: return t->role == ROLE_INPUT;
+    default: return false;
+    }
+}
+
 int cpu_exec_dump(const cpu_exec *x, int what, FILE *f, remat_err *err)
 {
     const graph *g = x->g;
     uint32_t count = 0;
     for (int i = 0; i < g->n_tensors; i++)
-        if (what == 0 ? g->tensors[i].role == ROLE_PARAM : trainable(&g->tensors[i]))
-            count++;
-    uint32_t version = 1;
+        count += dumped(&g->tensors[i], what);
+    uint32_t version = 2;
     int rc = put(f, "REMATDMP", 8);
     rc = rc ? rc : put(f, &version, 4);
     rc = rc ? rc : put(f, &count, 4);
     for (int i = 0; i < g->n_tensors && !rc; i++) {
         const graph_tensor *t = &g->tensors[i];
-        if (!(what == 0 ? t->role == ROLE_PARAM : trainable(t)))
+        if (!dumped(t, what))
             continue;
-        uint32_t len = (uint32_t)strlen(t->name), nd = (uint32_t)t->ndim;
+        uint32_t len = (uint32_t)strlen(t->name), nd = (uint32_t)t->ndim, dt = (uint32_t)t->dtype;
         rc = put(f, &len, 4);
         rc = rc ? rc : put(f, t->name, len);
+        rc = rc ? rc : put(f, &dt, 4);
         rc = rc ? rc : put(f, &nd, 4);
         rc = rc ? rc : put(f, t->shape, (size_t)t->ndim * sizeof(int64_t));
-        rc = rc ? rc : put(f, what == 0 ? x->data[i] : (void *)x->grad[i], (size_t)t->bytes);
+        rc = rc ? rc : put(f, what == EXEC_DUMP_GRADS ? (void *)x->grad[i] : x->data[i],
+                           (size_t)t->bytes);
     }
     return rc ? remat_fail(err, rc, "write error in the tensor dump") : 0;
 }

@@ -437,7 +437,7 @@ static void test_dump(void **state)
     size_t expect = 16;
     for (int t = 0; t < g.n_tensors; t++)
         if (g.tensors[t].role == ROLE_PARAM)
-            expect += 4 + strlen(g.tensors[t].name) + 4 + 8 * (size_t)g.tensors[t].ndim +
+            expect += 4 + strlen(g.tensors[t].name) + 8 + 8 * (size_t)g.tensors[t].ndim +
                       (size_t)g.tensors[t].bytes;
     assert_int_equal(len, expect);
     free(buf);
@@ -470,6 +470,68 @@ static void test_measure(void **state)
     profile_free(&p);
 }
 
+/* cpu_validate against a prediction built by the independent replay: passes when
+ * the prediction is right, names the first diverging instruction when it is not,
+ * and honours the tolerance. */
+static void test_validate(void **state)
+{
+    (void)state;
+    graph g;
+    tg_llama(&g, &llama_cfg);
+    mem_config mc;
+    mem_config_default(&mc);
+    schedule s;
+    tg_checkpoint_schedule(&g, NULL, true, &s);
+    sim_result pred;
+    memset(&pred, 0, sizeof pred);
+    pred.n = s.n;
+    tg_replay(&g, &s, &pred.live_after, &pred.peak_during);
+    pred.static_bytes = tg_static_bytes(&g, 2);
+    for (int i = 0; i < s.n; i++)
+        if (pred.peak_during[i] > pred.activation_peak_bytes) {
+            pred.activation_peak_bytes = pred.peak_during[i];
+            pred.peak_ins = i;
+        }
+    pred.peak_bytes = pred.static_bytes + pred.activation_peak_bytes;
+    pred.compute_overhead = 0.5;
+    validate_opts vo;
+    validate_opts_default(&vo);
+    vo.steps = 2;
+    vo.exec.threads = 1;
+    validate_result r;
+    remat_err e;
+    int rc = cpu_validate(&g, &mc, &s, &pred, &vo, &r, &e);
+    if (rc)
+        print_error("validate: %s\n", e.msg);
+    assert_int_equal(rc, 0);
+    assert_true(r.pass);
+    assert_true(r.grads_match && r.loss_match && r.peak_ok);
+    assert_int_equal(r.measured_peak, pred.peak_bytes);
+    assert_int_equal(r.measured_peak_ins, pred.peak_ins);
+    assert_int_equal(r.measured_static, pred.static_bytes);
+    assert_int_equal(r.timeline_ins, -1);
+    assert_int_equal(r.grad_step, -1);
+    assert_true(r.step_plan_s > 0 && r.step_ref_s > 0 && r.recompute_s > 0);
+    /* a wrong prediction: first divergence named, peak off by 1 byte fails at 0% */
+    pred.live_after[7] += 4;
+    pred.peak_bytes += 1;
+    assert_int_equal(cpu_validate(&g, &mc, &s, &pred, &vo, &r, &e), 0);
+    assert_false(r.pass);
+    assert_false(r.peak_ok);
+    assert_int_equal(r.timeline_ins, 7);
+    assert_int_equal(r.timeline_meas_live + 4, r.timeline_pred_live);
+    vo.tolerance_pct = 1.0;
+    assert_int_equal(cpu_validate(&g, &mc, &s, &pred, &vo, &r, &e), 0);
+    assert_true(r.pass);
+    /* a prediction for another schedule is refused */
+    pred.n--;
+    assert_int_equal(cpu_validate(&g, &mc, &s, &pred, &vo, &r, &e), -EINVAL);
+    free(pred.live_after);
+    free(pred.peak_during);
+    schedule_free(&s);
+    graph_free(&g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -484,6 +546,7 @@ int main(void)
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_dump),
         cmocka_unit_test(test_measure),
+        cmocka_unit_test(test_validate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
