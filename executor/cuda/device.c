@@ -61,8 +61,8 @@ int cuda_device_probe(char *desc, size_t n, remat_err *err)
         cudaRuntimeGetVersion(&rt);
         if (e == cudaErrorInsufficientDriver)
             return remat_fail(err, -ENODEV,
-                              "no CUDA device found (no NVIDIA driver loaded, or one older than "
-                              "CUDA runtime %d.%d needs)",
+                              "no CUDA device found (cudaGetDeviceCount: no NVIDIA driver "
+                              "loaded, or one older than CUDA runtime %d.%d needs)",
                               rt / 1000, (rt % 1000) / 10);
         return remat_fail(err, -ENODEV, "no CUDA device found (cudaGetDeviceCount: %s)",
                           e != cudaSuccess ? cudaGetErrorString(e) : "0 devices");
