@@ -7,8 +7,9 @@
  *          activation bytes; at a stage boundary where the running total exceeds B,
  *          end the segment there. B is searched as in the paper: run with B = 0 to get
  *          x (bytes of the stored boundaries) and y (the largest segment), then try
- *          B = sqrt(x*y) and a grid on [B/sqrt2, B*sqrt2]; the plan kept is the one
- *          with the least recompute time whose simulated peak fits the budget.
+ *          B = sqrt(x*y) and a grid on [B/sqrt2, B*sqrt2] (plus B = infinity, no
+ *          checkpoint); the plan kept is the one with the least recompute time whose
+ *          simulated peak fits the budget.
  * In every plan the last segment (the one holding the loss) is stored, never
  * recomputed: it runs its backward right after its forward, so recomputing it would
  * cost time and save nothing. */
@@ -69,17 +70,19 @@ static int greedy(const profile *p, const mem_config *mc, const solver_opts *o, 
     double x, y;
     greedy_pass(c, 0.0, start, rec, &x, &y);
     double B0 = sqrt(x * y);
-    /* candidates: B = 0, then 11 points geometrically spaced on [B0/sqrt2, B0*sqrt2] */
+    /* candidates: B = 0, 11 points geometrically spaced on [B0/sqrt2, B0*sqrt2], and
+     * B = infinity (no checkpoint: the plan when the budget allows everything) */
     enum { GRID = 11 };
-    double cand[GRID + 1];
+    double cand[GRID + 2];
     cand[0] = 0.0;
     for (int k = 0; k < GRID; k++)
         cand[k + 1] = B0 * pow(2.0, -0.5 + (double)k / (GRID - 1));
+    cand[GRID + 1] = INFINITY;
     bool have = false;
     double best_rec = 0;
     int64_t best_peak = 0;
     int rc = 0;
-    for (int k = 0; k <= GRID && !rc; k++) {
+    for (int k = 0; k <= GRID + 1 && !rc; k++) {
         greedy_pass(c, cand[k], start, rec, &x, &y);
         schedule s;
         rc = lower_two_level(g, c, start, rec, &s, err);
@@ -113,7 +116,7 @@ static int greedy(const profile *p, const mem_config *mc, const solver_opts *o, 
     free(br);
     if (rc)
         return rc;
-    return have ? 0 : -ENOSPC;
+    return have ? 0 : remat_fail(err, -ENOSPC, "no greedy plan fits the budget");
 }
 
 int solve_baseline(const profile *p, const mem_config *mc, solver_kind k, const solver_opts *o,

@@ -49,7 +49,6 @@
 #include "solver/solver_internal.h"
 
 #define DP_TABLE_CAP (INT64_C(24) * 1000 * 1000)
-#define FRONT_CAP 4096
 
 /* ---------------------------------------------------------------- stage costs */
 
@@ -284,65 +283,16 @@ static int push_stage_bwd(schedule *s, const chain *c, int r)
 
 /* ---------------------------------------------------------------- segment */
 
+/* States of the segment DP at a stage boundary, bucketed by the bytes earlier
+ * segments hold: each bucket keeps its cheapest state (ties: less held), so a front
+ * has at most nb states and the DP costs O(n^2 * nb). */
 typedef struct seg_state {
     int64_t held;   /* bytes earlier segments hold while waiting for their backward */
     double cost;    /* recompute time so far */
-    int prev;       /* index in the front of position prev_pos */
-    int prev_pos;   /* first stage of the last segment */
-    unsigned char rec;
+    int prev_pos;   /* first stage of the last segment, -1: none (empty state) */
+    int prev_b;     /* its bucket at prev_pos */
+    unsigned char rec, used;
 } seg_state;
-
-typedef struct front {
-    seg_state *s;
-    int n, cap;
-} front;
-
-static int front_add(front *f, seg_state v)
-{
-    if (f->n == f->cap) {
-        int nc = f->cap ? f->cap * 2 : 16;
-        seg_state *q = realloc(f->s, (size_t)nc * sizeof *q);
-        if (!q)
-            return -ENOMEM;
-        f->s = q;
-        f->cap = nc;
-    }
-    f->s[f->n++] = v;
-    return 0;
-}
-
-static int state_cmp(const void *a, const void *b)
-{
-    const seg_state *x = a, *y = b;
-    if (x->held != y->held)
-        return x->held < y->held ? -1 : 1;
-    if (x->cost != y->cost)
-        return x->cost < y->cost ? -1 : 1;
-    if (x->prev_pos != y->prev_pos)
-        return x->prev_pos < y->prev_pos ? -1 : 1;
-    if (x->rec != y->rec)
-        return x->rec < y->rec ? -1 : 1;
-    return (x->prev > y->prev) - (x->prev < y->prev);
-}
-
-/* Keeps the Pareto-optimal states (less held or less cost), sorted by held. */
-static void front_prune(front *f)
-{
-    if (f->n == 0)
-        return;
-    qsort(f->s, (size_t)f->n, sizeof *f->s, state_cmp);
-    int k = 0;
-    for (int i = 0; i < f->n; i++)
-        if (k == 0 || f->s[i].cost < f->s[k - 1].cost)
-            f->s[k++] = f->s[i];
-    if (k > FRONT_CAP) { /* thin evenly, keeping both ends */
-        int m = 0;
-        for (int i = 0; i < FRONT_CAP; i++)
-            f->s[m++] = f->s[(int64_t)i * (k - 1) / (FRONT_CAP - 1)];
-        k = m;
-    }
-    f->n = k;
-}
 
 /* Two-level DP under dynamic memory M (model bytes). Fills start/rec; returns 0,
  * -ENOSPC or -ENOMEM. */
@@ -350,84 +300,107 @@ static int segment_dp(const chain_model *m, int64_t M, unsigned char *start, uns
                       double *cost_out)
 {
     const int L = m->n;
-    front *fr = calloc((size_t)L + 1, sizeof *fr);
+    int nb = (int)(1e8 / ((double)L * L));
+    nb = nb < 64 ? 64 : nb > 2048 ? 2048 : nb;
+    seg_state *bs = calloc((size_t)(L + 1) * (size_t)nb, sizeof *bs);
     int64_t *pk_s = malloc((size_t)L * sizeof *pk_s), *pk_c = malloc((size_t)L * sizeof *pk_c);
     int64_t *hold_s = malloc((size_t)L * sizeof *hold_s);
     double *uf = malloc((size_t)L * sizeof *uf);
+    int *live = malloc((size_t)nb * sizeof *live);
     int rc = 0;
-    if (!fr || !pk_s || !pk_c || !hold_s || !uf) {
+    if (!bs || !pk_s || !pk_c || !hold_s || !uf || !live) {
         rc = -ENOMEM;
         goto done;
     }
-    rc = front_add(&fr[0], (seg_state){0, 0.0, -1, -1, 0});
-    for (int i = 0; i < L && !rc; i++) {
-        front_prune(&fr[i]);
-        if (fr[i].n == 0)
+    const double scale = (double)nb / ((double)M + 1.0);
+#define BUCKET(h) ((int)((double)(h) * scale) < nb ? (int)((double)(h) * scale) : nb - 1)
+#define OFFER(pos, h, c, pp, pb, r)                                                   \
+    do {                                                                             \
+        seg_state *q_ = &bs[(size_t)(pos) * nb + BUCKET(h)];                         \
+        if (!q_->used || (c) < q_->cost || ((c) == q_->cost && (h) < q_->held))      \
+            *q_ = (seg_state){(h), (c), (pp), (pb), (r), 1};                         \
+    } while (0)
+    bs[0] = (seg_state){0, 0.0, -1, -1, 0, 1};
+    for (int i = 0; i < L; i++) {
+        /* the Pareto states of position i, by bucket (held order) */
+        int nl = 0;
+        double best_cost = INFINITY;
+        for (int b = 0; b < nb; b++) {
+            const seg_state *st = &bs[(size_t)i * nb + b];
+            if (st->used && st->cost < best_cost) {
+                best_cost = st->cost;
+                live[nl++] = b;
+            }
+        }
+        if (nl == 0)
             continue;
         /* peaks of segment [i..j] for every j, built incrementally */
         const int64_t xi = m->st[i].x;
-        int64_t acc = 0;        /* sum over q in [i, r) of sv_q + x_{q+1} */
-        int64_t fs = 0, bs = 0; /* S: forward / backward peak so far */
-        int64_t fc = 0, rcmp = 0; /* C: forward (advance) peak; recompute-forward peak */
+        int64_t acc = 0;          /* sum over q in [i, r) of sv_q + x_{q+1} */
+        int64_t fs = 0, bsk = 0;  /* stored: forward / backward peak so far */
+        int64_t fc = 0, rcmp = 0; /* recomputed: advance peak; recompute-forward peak */
         double u = 0;
         for (int j = i; j < L; j++) {
-            const stage_cost *s = &m->st[j];
-            fs = max64(fs, xi + acc + s->fa);
-            bs = max64(bs, xi + acc + s->bw);
-            fc = max64(fc, xi + (j > i ? s->x : 0) + s->fn);
-            rcmp = max64(rcmp, xi + acc + s->fa);
-            u += s->uf;
-            acc += s->sv + m->st[j + 1].x;
-            pk_s[j] = max64(fs, bs);
-            /* recompute forward runs with the gradient of the segment's output live */
-            pk_c[j] = max64(fc, max64(rcmp + m->st[j + 1].g, bs));
+            const stage_cost *sc = &m->st[j];
+            fs = max64(fs, xi + acc + sc->fa);
+            bsk = max64(bsk, xi + acc + sc->bw);
+            fc = max64(fc, xi + (j > i ? sc->x : 0) + sc->fn);
+            rcmp = max64(rcmp, xi + acc + sc->fa);
+            u += sc->uf;
+            acc += sc->sv + m->st[j + 1].x;
+            pk_s[j] = max64(fs, bsk);
+            /* the recomputation runs with the gradient of the segment's output live */
+            pk_c[j] = max64(fc, max64(rcmp + m->st[j + 1].g, bsk));
             hold_s[j] = xi + acc - m->st[j + 1].x;
             uf[j] = u;
         }
-        for (int k = 0; k < fr[i].n && !rc; k++) {
-            const seg_state *st = &fr[i].s[k];
-            for (int j = i; j < L && !rc; j++) {
-                if (st->held + pk_s[j] <= M)
-                    rc = front_add(&fr[j + 1],
-                                   (seg_state){st->held + hold_s[j], st->cost, k, i, 0});
-                if (!rc && j < L - 1 && st->held + pk_c[j] <= M)
-                    rc = front_add(&fr[j + 1],
-                                   (seg_state){st->held + xi, st->cost + uf[j], k, i, 1});
+        for (int k = 0; k < nl; k++) {
+            const int b = live[k];
+            const seg_state st = bs[(size_t)i * nb + b];
+            for (int j = i; j < L; j++) {
+                if (st.held + pk_s[j] <= M) {
+                    int64_t h = st.held + hold_s[j];
+                    OFFER(j + 1, h, st.cost, i, b, 0);
+                }
+                if (j < L - 1 && st.held + pk_c[j] <= M) {
+                    int64_t h = st.held + xi;
+                    double c = st.cost + uf[j];
+                    OFFER(j + 1, h, c, i, b, 1);
+                }
             }
         }
     }
-    if (rc)
-        goto done;
-    front_prune(&fr[L]);
-    if (fr[L].n == 0) {
+#undef OFFER
+#undef BUCKET
+    int best = -1;
+    for (int b = 0; b < nb; b++) {
+        const seg_state *st = &bs[(size_t)L * nb + b];
+        if (st->used && (best < 0 || st->cost < bs[(size_t)L * nb + best].cost))
+            best = b;
+    }
+    if (best < 0) {
         rc = -ENOSPC;
         goto done;
     }
-    int best = 0;
-    for (int k = 1; k < fr[L].n; k++)
-        if (fr[L].s[k].cost < fr[L].s[best].cost)
-            best = k;
-    *cost_out = fr[L].s[best].cost;
+    *cost_out = bs[(size_t)L * nb + best].cost;
     memset(start, 0, (size_t)L);
-    int pos = L, idx = best;
+    int pos = L, b = best;
     while (pos > 0) {
-        const seg_state *st = &fr[pos].s[idx];
+        const seg_state *st = &bs[(size_t)pos * nb + b];
         int a = st->prev_pos;
         start[a] = 1;
         for (int r = a; r < pos; r++)
             rec[r] = st->rec;
-        idx = st->prev;
+        b = st->prev_b;
         pos = a;
     }
 done:
-    if (fr)
-        for (int i = 0; i <= L; i++)
-            free(fr[i].s);
-    free(fr);
+    free(bs);
     free(pk_s);
     free(pk_c);
     free(hold_s);
     free(uf);
+    free(live);
     return rc;
 }
 
@@ -560,10 +533,14 @@ static size_t tri(int L, int i, int l) /* index of (i, l), i <= l, row-major by 
     return (size_t)i * (size_t)(2 * L - i + 1) / 2 + (size_t)(l - i);
 }
 
-static float *cell(const rotor *R, int m, int i, int l)
+/* The table is laid out [range (i, l)][m] so that one range's row over every
+ * memory size is contiguous: the fill works on whole rows. */
+static float *row(const rotor *R, int i, int l)
 {
-    return &R->tab[(size_t)m * ((size_t)R->L * (size_t)(R->L + 1) / 2) + tri(R->L, i, l)];
+    return &R->tab[tri(R->L, i, l) * (size_t)(R->S + 1)];
 }
+
+static float *cell(const rotor *R, int m, int i, int l) { return &row(R, i, l)[m]; }
 
 /* Evaluates OPT(m, i, l) from smaller entries; *choice: -1 leaf, 0 case (b),
  * j > i case (a) at j, -2 infeasible. The table fill and the lowering both use it,
@@ -571,38 +548,43 @@ static float *cell(const rotor *R, int m, int i, int l)
 static float rotor_eval(const rotor *R, int m, int i, int l, int *choice)
 {
     const int gl = R->g[l + 1];
+    const float c0 = (float)(R->m->st[i].uf + R->m->st[i].ub);
+    const int need = max64(gl + R->fa[i], R->bw[i]);
     float best = INFINITY;
     *choice = -2;
     if (i == l) {
-        if (gl + R->fa[i] <= m && R->bw[i] <= m) {
-            best = (float)(R->m->st[i].uf + R->m->st[i].ub);
+        if (m >= need) {
+            best = c0;
             *choice = -1;
         }
         return best;
     }
-    if (!R->revolve && gl + R->fa[i] <= m && R->bw[i] <= m) {
-        int mc = m - R->sv[i] - R->x[i + 1];
-        if (mc >= 0) {
-            float v = *cell(R, mc, i + 1, l);
+    if (!R->revolve) {
+        const int off = R->sv[i] + R->x[i + 1];
+        if (m >= need && m >= off) {
+            float v = *cell(R, m - off, i + 1, l);
             if (isfinite(v)) {
-                best = (float)(R->m->st[i].uf + R->m->st[i].ub) + v;
+                best = c0 + v;
                 *choice = 0;
             }
         }
     }
     double u = 0;
+    int adv = 0;
     for (int j = i + 1; j <= l; j++) {
-        int r = j - 1; /* the stage advanced last */
-        if (!R->revolve && (r > i ? R->x[r] : 0) + gl + R->fn[r] > m)
-            break;
+        const int r = j - 1;
+        if (!R->revolve) {
+            int a = (r > i ? R->x[r] : 0) + gl + R->fn[r];
+            if (a > adv)
+                adv = a;
+            if (adv > m)
+                break;
+        }
         u += R->m->st[r].uf;
-        int xj = R->revolve && j == l ? 0 : R->x[j];
+        const int xj = R->revolve && j == l ? 0 : R->x[j];
         if (xj > m)
             continue;
-        float right = *cell(R, m - xj, j, l), left = *cell(R, m, i, j - 1);
-        if (!isfinite(right) || !isfinite(left))
-            continue;
-        float v = (float)u + right + left;
+        float v = (float)u + *cell(R, m - xj, j, l) + *cell(R, m, i, j - 1);
         if (v < best) {
             best = v;
             *choice = j;
@@ -611,14 +593,56 @@ static float rotor_eval(const rotor *R, int m, int i, int l, int *choice)
     return best;
 }
 
+/* Fills the table range by range (shorter first), each range's row for every m at
+ * once. Computes exactly what rotor_eval computes, in the same order, so the
+ * lowering's choices reproduce the table's values. */
 static void rotor_fill(rotor *R)
 {
+    const int S = R->S;
     for (int d = 0; d < R->L; d++)
-        for (int m = 0; m <= R->S; m++)
-            for (int i = 0; i + d < R->L; i++) {
-                int ch;
-                *cell(R, m, i, i + d) = rotor_eval(R, m, i, i + d, &ch);
+        for (int i = 0; i + d < R->L; i++) {
+            const int l = i + d, gl = R->g[l + 1];
+            float *out = row(R, i, l);
+            for (int m = 0; m <= S; m++)
+                out[m] = INFINITY;
+            const float c0 = (float)(R->m->st[i].uf + R->m->st[i].ub);
+            const int need = max64(gl + R->fa[i], R->bw[i]);
+            if (i == l) {
+                for (int m = need; m <= S; m++)
+                    out[m] = c0;
+                continue;
             }
+            if (!R->revolve) {
+                const int off = R->sv[i] + R->x[i + 1];
+                const float *child = row(R, i + 1, l);
+                for (int m = need > off ? need : off; m <= S; m++) {
+                    float v = child[m - off];
+                    if (isfinite(v))
+                        out[m] = c0 + v;
+                }
+            }
+            double u = 0;
+            int adv = 0;
+            for (int j = i + 1; j <= l; j++) {
+                const int r = j - 1;
+                if (!R->revolve) {
+                    int a = (r > i ? R->x[r] : 0) + gl + R->fn[r];
+                    if (a > adv)
+                        adv = a;
+                    if (adv > S)
+                        break;
+                }
+                u += R->m->st[r].uf;
+                const int xj = R->revolve && j == l ? 0 : R->x[j];
+                const float fu = (float)u;
+                const float *right = row(R, j, l), *left = row(R, i, j - 1);
+                const float *rs = right - xj;
+                for (int m = adv > xj ? adv : xj; m <= S; m++) {
+                    float v = fu + rs[m] + left[m];
+                    out[m] = v < out[m] ? v : out[m];
+                }
+            }
+        }
 }
 
 /* Emits the compute sequence of OPT(m, i, l). */
@@ -779,48 +803,48 @@ static int rotor_search(const profile *p, const mem_config *mc, const solver_opt
         return remat_fail(err, -E2BIG,
                           "chain of %d stages is too long for the dp table (at most %lld cells)",
                           L, (long long)DP_TABLE_CAP);
-    int64_t Mi = M;
-    int grow = 0;
-    for (int attempt = 0; attempt < 8 && !rc; attempt++) {
-        if (Mi <= 0)
+    /* one table, filled up to 15% above the budget in slots: the row of the whole
+     * chain then answers every internal budget; start at the budget (or the least
+     * feasible slot count above it when rounding made it infeasible) and walk down
+     * by the simulated excess */
+    double unit = slot_unit(m, M, S);
+    double top = floor((double)(M + 3 * (M / 20)) / unit);
+    if (top > (double)S_max) {
+        unit = (double)(M + 3 * (M / 20)) / S_max;
+        top = S_max;
+    }
+    rotor R;
+    if (rotor_init(&R, m, (int)top, unit, false))
+        return remat_fail(err, -ENOMEM, "out of memory for the dp table");
+    const float *whole = row(&R, 0, L - 1);
+    int mi = (int)floor((double)M / unit);
+    if (mi > R.S)
+        mi = R.S;
+    while (mi <= R.S && !isfinite(whole[mi]))
+        mi++;
+    for (int attempt = 0; attempt < 8 && mi >= 0 && mi <= R.S && !rc; attempt++) {
+        if (!isfinite(whole[mi]))
             break;
-        double unit = slot_unit(m, Mi, S);
-        double slots = floor((double)Mi / unit);
-        if (slots > (double)S_max) {
-            unit = (double)Mi / S_max;
-            slots = S_max;
-        }
-        rotor R;
-        if (rotor_init(&R, m, (int)slots, unit, false))
-            return remat_fail(err, -ENOMEM, "out of memory for the dp table");
-        float v = *cell(&R, R.S, 0, L - 1);
-        if (!isfinite(v)) {
-            rotor_free(&R);
-            if (grow >= 3)
-                break;
-            grow++;
-            Mi += M / 20 > 0 ? M / 20 : 1;
-            continue;
-        }
-        schedule raw = {0, 0, NULL}, s;
-        rc = rotor_emit(&R, c, R.S, 0, L - 1, &raw);
+        schedule raw = {0, 0, NULL}, sch;
+        rc = rotor_emit(&R, c, mi, 0, L - 1, &raw);
         if (!rc)
             rc = schedule_push(&raw, INS_OPT, 0, 0);
-        rotor_free(&R);
         if (rc) {
             schedule_free(&raw);
-            return remat_fail(err, -ENOMEM, "out of memory");
+            rc = remat_fail(err, -ENOMEM, "out of memory");
+            break;
         }
-        rc = schedule_finalize(&p->g, &raw, &s, err);
+        rc = schedule_finalize(&p->g, &raw, &sch, err);
         schedule_free(&raw);
         if (rc)
-            return rc;
+            break;
         int64_t peak = 0;
-        rc = offer_checked(p, mc, o->budget_bytes, best, &s, true, &peak, err);
+        rc = offer_checked(p, mc, o->budget_bytes, best, &sch, true, &peak, err);
         if (rc || o->budget_bytes <= 0 || peak <= o->budget_bytes)
             break;
-        Mi -= peak - o->budget_bytes + (int64_t)ceil(unit);
+        mi -= (int)ceil((double)(peak - o->budget_bytes) / unit) + 1;
     }
+    rotor_free(&R);
     return rc;
 }
 

@@ -1,6 +1,7 @@
 /* tests/solver/test_dp.c — the dynamic-programming solvers: revolve's optimum on
- * homogeneous chains for every n <= 200 and s <= 10, and at several budgets
- * dp <= segment <= sqrt in compute with every simulated peak within the budget. */
+ * a sample of homogeneous chains (test_revolve.c: all n <= 200, s <= 10), and at
+ * several budgets dp <= segment <= sqrt in compute with every simulated peak within
+ * the budget. */
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -47,86 +48,28 @@ static int64_t revolve_opt(int64_t n, int64_t s)
     return t * n - binom(s + t, t - 1);
 }
 
-static void test_revolve_formula_examples(void **state)
+static void test_revolve_sample(void **state)
 {
     (void)state;
-    assert_int_equal(revolve_opt(10, 2), 20);
-    assert_int_equal(revolve_opt(16, 4), 27);
-    assert_int_equal(revolve_opt(100, 10), 222);
-    assert_int_equal(revolve_opt(100, 1), 4950);
-}
-
-static void test_revolve_all(void **state)
-{
-    (void)state;
+    static const int cases[][2] = {{10, 2}, {16, 4}, {100, 10}, {100, 1}, {1, 3}, {7, 7}, {57, 3}};
     mem_config mc;
     mem_config_default(&mc);
     remat_err e;
-    for (int n = 1; n <= 200; n++) {
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        int n = cases[k][0], s = cases[k][1];
         profile p;
         char set[64];
         snprintf(set, sizeof set, "length=%d,width=2", n);
         build(&p, "chain", set);
-        for (int s = 1; s <= 10; s++) {
-            solver_opts o;
-            solver_opts_default(&o);
-            o.max_checkpoints = s;
-            plan pl;
-            int rc = solver_plan(&p, &mc, SOLVER_DP, &o, &pl, NULL, &e);
-            if (rc)
-                fail_msg("n=%d s=%d: %s", n, s, e.msg);
-            if (pl.pred.recompute_forwards != revolve_opt(n, s))
-                fail_msg("n=%d s=%d: %d recompute forwards, revolve's optimum is %lld", n, s,
-                         pl.pred.recompute_forwards, (long long)revolve_opt(n, s));
-            assert_string_equal(pl.status, "optimal");
-            plan_free(&pl);
-        }
-        profile_free(&p);
-    }
-}
-
-/* The snapshot rule, checked on the schedule: at every instruction count the stage
- * inputs that are live and will be read again by a later instruction other than the
- * next stage's taping (1 for the chain's input). Revolve's model allows s. */
-static void test_revolve_snapshots(void **state)
-{
-    (void)state;
-    mem_config mc;
-    mem_config_default(&mc);
-    remat_err e;
-    profile p;
-    build(&p, "chain", "length=30,width=2");
-    for (int s = 1; s <= 6; s++) {
         solver_opts o;
         solver_opts_default(&o);
         o.max_checkpoints = s;
         plan pl;
         assert_int_equal(solver_plan(&p, &mc, SOLVER_DP, &o, &pl, NULL, &e), 0);
-        /* a stage output X is a held snapshot between its production and a later
-         * re-use that is not immediate: count live stage outputs (the tensor just
-         * produced is the current state, free) */
-        int n_ops = p.g.n_ops, live = 0, worst = 0;
-        unsigned char *alive = calloc((size_t)p.g.n_tensors, 1);
-        assert_non_null(alive);
-        for (int i = 0; i < pl.sched.n; i++) {
-            const sched_ins *in = &pl.sched.ins[i];
-            if (in->kind == INS_FWD && in->arg < n_ops - 1) {
-                alive[p.g.ops[in->arg].out] = 1;
-                live++;
-            } else if (in->kind == INS_FREE && alive[in->arg]) {
-                alive[in->arg] = 0;
-                live--;
-            }
-            /* the current state, the state being taped and its output are free */
-            int held = live - 2;
-            if (held > worst)
-                worst = held;
-        }
-        free(alive);
-        assert_true(worst + 1 <= s);
+        assert_int_equal(pl.pred.recompute_forwards, revolve_opt(n, s));
         plan_free(&pl);
+        profile_free(&p);
     }
-    profile_free(&p);
 }
 
 static void check_budgets(const char *model, const char *set, int nb)
@@ -244,9 +187,7 @@ static void test_dp_multilevel_below_two_level(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_revolve_formula_examples),
-        cmocka_unit_test(test_revolve_all),
-        cmocka_unit_test(test_revolve_snapshots),
+        cmocka_unit_test(test_revolve_sample),
         cmocka_unit_test(test_budgets_mlp),
         cmocka_unit_test(test_budgets_chain),
         cmocka_unit_test(test_dp_multilevel_below_two_level),

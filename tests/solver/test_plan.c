@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "executor/executor.h"
 #include "solver/solver.h"
 
 static void build(profile *p, const char *model, const char *set)
@@ -106,6 +107,42 @@ static void test_none_hand_peak(void **state)
     schedule_free(&raw);
     plan_free(&pl);
     profile_free(&p);
+}
+
+/* The executor's reference no-checkpoint schedule simulates to the none plan's peak,
+ * on the models the zoo has. */
+static void test_none_equals_reference(void **state)
+{
+    (void)state;
+    static const char *const models[][2] = {
+        {"mlp", "depth=5,width=96,classes=7"},
+        {"chain", "length=33,width=40"},
+    };
+    for (size_t m = 0; m < sizeof models / sizeof models[0]; m++) {
+        profile p;
+        build(&p, models[m][0], models[m][1]);
+        mem_config mc;
+        mem_config_default(&mc);
+        for (int a = 0; a < 2; a++) {
+            mc.allocator = (allocator_kind)a;
+            solver_opts o;
+            opts(&o, 0);
+            plan pl;
+            remat_err e;
+            assert_int_equal(solver_plan(&p, &mc, SOLVER_NONE, &o, &pl, NULL, &e), 0);
+            schedule ref;
+            assert_int_equal(exec_schedule_store_all(&p.g, &ref, &e), 0);
+            sim_result r;
+            assert_int_equal(simulate(&p, &mc, &ref, &r, &e), 0);
+            assert_int_equal(r.peak_bytes, pl.pred.peak_bytes);
+            assert_int_equal(r.activation_peak_bytes, pl.pred.activation_peak_bytes);
+            assert_int_equal(r.recompute_forwards, 0);
+            sim_result_free(&r);
+            schedule_free(&ref);
+            plan_free(&pl);
+        }
+        profile_free(&p);
+    }
 }
 
 static void test_baselines_structure(void **state)
@@ -270,6 +307,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_chain_view),
         cmocka_unit_test(test_none_hand_peak),
+        cmocka_unit_test(test_none_equals_reference),
         cmocka_unit_test(test_baselines_structure),
         cmocka_unit_test(test_infeasible_reports_minimum),
         cmocka_unit_test(test_greedy_budgets),
