@@ -134,11 +134,19 @@ int solve_baseline(const profile *p, const mem_config *mc, solver_kind k, const 
     switch (k) {
     case SOLVER_NONE:
         break;
-    case SOLVER_FULL:
+    case SOLVER_FULL: {
+        /* HF gradient_checkpointing / Megatron full recompute: every numbered block
+         * (every stage when the model has none) keeps only its input */
+        bool any_block = false;
         for (int s = 0; s < c->n; s++)
-            start[s] = rec[s] = 1;
+            any_block = any_block || chain_stage_in_block(&c->st[s]);
+        for (int s = 0; s < c->n; s++) {
+            start[s] = 1;
+            rec[s] = !any_block || chain_stage_in_block(&c->st[s]);
+        }
         store_last_segment(c, start, rec);
         break;
+    }
     case SOLVER_SQRT: {
         int len = (int)lround(sqrt((double)c->n));
         if (len < 1)
