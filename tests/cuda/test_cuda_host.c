@@ -6,6 +6,7 @@
  *     mem_config (the PyTorch allocator model is accepted);
  *   - cuda_op_dims derives exactly the CPU executor's dimensions on a bf16 graph;
  *   - host bf16 rounding is round-to-nearest-even (NaN and infinities kept);
+ *   - a GPU's name maps to its device table entry (word matches only);
  *   - without a device: cuda_device_probe, cuda_exec_create, cuda_validate and
  *     profile_measure_cuda all fail with -ENODEV and the one-line "no CUDA device
  *     found (...)" message (skipped when a device is present). */
@@ -18,6 +19,7 @@
 #include <cmocka.h>
 
 #include "executor/cuda/ops.h"
+#include "profiler/cupti.h"
 #include "tests/cuda/cuda_test.h"
 #include "tests/executor/tgraphs.h"
 
@@ -154,6 +156,26 @@ static void test_bf16_rounding(void **state)
     }
 }
 
+/* A measured profile's target names the device table entry of the GPU. */
+static void test_device_table_name(void **state)
+{
+    (void)state;
+    static const char *const cases[][2] = {
+        {"NVIDIA H100 80GB HBM3", "h100"},
+        {"NVIDIA H200", "h200"},
+        {"NVIDIA A100-SXM4-80GB", "a100-80gb"},
+        {"NVIDIA A100-PCIE-40GB", "a100-40gb"},
+        {"NVIDIA L4", "l4"},
+        {"NVIDIA L40S", "NVIDIA L40S"}, /* not the L4 */
+        {"Tesla T4", "Tesla T4"},
+    };
+    char out[128];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cupti_device_table_name(cases[i][0], out, sizeof out);
+        assert_string_equal(out, cases[i][1]);
+    }
+}
+
 static void expect_nodev(int rc, const remat_err *e)
 {
     if (rc != -ENODEV)
@@ -208,7 +230,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_check_accepts), cmocka_unit_test(test_check_refuses),
         cmocka_unit_test(test_dims_match_cpu), cmocka_unit_test(test_bf16_rounding),
-        cmocka_unit_test(test_no_device),
+        cmocka_unit_test(test_device_table_name), cmocka_unit_test(test_no_device),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
