@@ -643,46 +643,52 @@ static int mf_slurp(const char *path, char **out, size_t *len, remat_err *err)
     return 0;
 }
 
-int modelfile_read(const char *path, graph *g, remat_err *err)
+int remat_yaml_load(const char *path, const char *what, yaml_document_t *doc, remat_err *err)
 {
-    memset(g, 0, sizeof *g);
     char *buf = NULL;
     size_t len = 0;
     int rc = mf_slurp(path, &buf, &len, err);
     if (rc)
         return rc;
     yaml_parser_t parser;
-    yaml_document_t doc;
     if (!yaml_parser_initialize(&parser)) {
         free(buf);
         return remat_fail(err, -ENOMEM, "out of memory");
     }
     yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
-    if (!yaml_parser_load(&parser, &doc)) {
+    if (!yaml_parser_load(&parser, doc)) {
         rc = mf_parse_error(&parser, path, buf, len, err);
     } else {
-        yaml_node_t *root = yaml_document_get_root_node(&doc);
-        if (!root)
-            rc = remat_fail(err, -EINVAL, "%s:1:1: empty model file", path);
-        else
-            rc = modelfile_from_node(&doc, root, path, g, err);
         yaml_document_t next;
-        if (rc == 0 && !yaml_parser_load(&parser, &next)) {
+        if (!yaml_document_get_root_node(doc)) {
+            rc = remat_fail(err, -EINVAL, "%s:1:1: empty %s", path, what);
+        } else if (!yaml_parser_load(&parser, &next)) {
             rc = mf_parse_error(&parser, path, buf, len, err);
-        } else if (rc == 0) {
+        } else {
             yaml_node_t *extra = yaml_document_get_root_node(&next);
             if (extra)
-                rc = remat_fail(err, -EINVAL, "%s:%zu:%zu: a second YAML document; a model "
-                                "file holds one", path, extra->start_mark.line + 1,
-                                extra->start_mark.column + 1);
+                rc = remat_fail(err, -EINVAL, "%s:%zu:%zu: a second YAML document; a %s "
+                                "holds one", path, extra->start_mark.line + 1,
+                                extra->start_mark.column + 1, what);
             yaml_document_delete(&next);
         }
         if (rc)
-            graph_free(g);
-        yaml_document_delete(&doc);
+            yaml_document_delete(doc);
     }
     yaml_parser_delete(&parser);
     free(buf);
+    return rc;
+}
+
+int modelfile_read(const char *path, graph *g, remat_err *err)
+{
+    memset(g, 0, sizeof *g);
+    yaml_document_t doc;
+    int rc = remat_yaml_load(path, "model file", &doc, err);
+    if (rc)
+        return rc;
+    rc = modelfile_from_node(&doc, yaml_document_get_root_node(&doc), path, g, err);
+    yaml_document_delete(&doc);
     return rc;
 }
 

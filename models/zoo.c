@@ -38,6 +38,13 @@ static const zoo_row zoo_rows[] = {
      "llama2-13b"},
     {{"llama3-8b", "Llama 3 8B: 32 layers, 4096 wide, 14336 MLP, 8 KV heads, 128256 vocab"},
      zoo_build_llama, "llama3-8b"},
+    {{"vgg16", "VGG-16 (torchvision layout, 138,357,544 params at 1000 classes); key classes"},
+     zoo_build_vgg16, NULL},
+    {{"resnet50", "ResNet-50 (torchvision: bottlenecks, batchnorm, downsample); key classes"},
+     zoo_build_resnet50, NULL},
+    {{"unet", "U-Net: double conv+BN+ReLU, maxpool down, upsample+conv up, concat skips; keys "
+              "depth base in_channels classes"},
+     zoo_build_unet, NULL},
 };
 
 static zoo_entry zoo_entries[sizeof zoo_rows / sizeof zoo_rows[0]];

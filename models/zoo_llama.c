@@ -76,7 +76,10 @@ int zoo_build_llama(zoo_ctx *z, const model_spec *spec, const char *preset)
     int64_t F = zoo_int(z, spec, "intermediate_size", pre->inter, 1, INT64_C(1) << 26);
     int64_t L = zoo_int(z, spec, "num_hidden_layers", pre->layers, 1, 100000);
     int64_t H = zoo_int(z, spec, "num_attention_heads", pre->heads, 1, 1 << 20);
-    int64_t KV = zoo_int(z, spec, "num_key_value_heads", pre->kv_heads, 1, 1 << 20);
+    /* as in HF LlamaConfig: without num_key_value_heads, KV heads = attention heads
+     * (a preset's own value applies only while its head count is unchanged) */
+    int64_t KV = zoo_int(z, spec, "num_key_value_heads", H == pre->heads ? pre->kv_heads : H, 1,
+                         1 << 20);
     int64_t V = zoo_int(z, spec, "vocab_size", pre->vocab, 2, INT64_C(1) << 28);
     int64_t maxT = zoo_int(z, spec, "max_position_embeddings", pre->max_pos, 1, INT64_C(1) << 26);
     double theta = zoo_double(z, spec, "rope_theta", pre->theta, 1.0, 1e12);

@@ -547,8 +547,22 @@ double median(std::vector<double> v)
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-/* The device table's name for this GPU (every '-' token of the table name appears
- * in the lower-cased GPU name; the longest such name wins), else the GPU's name. */
+/* Whether word occurs in text delimited by non-alphanumerics (or the ends). */
+bool has_word(const std::string &text, const std::string &word)
+{
+    for (size_t pos = text.find(word); pos != std::string::npos; pos = text.find(word, pos + 1)) {
+        size_t end = pos + word.size();
+        bool left = pos == 0 || !isalnum((unsigned char)text[pos - 1]);
+        bool right = end == text.size() || !isalnum((unsigned char)text[end]);
+        if (left && right)
+            return true;
+    }
+    return false;
+}
+
+/* The device table's name for this GPU (every '-' token of the table name is a word
+ * of the lower-cased GPU name: "a100-80gb" for "NVIDIA A100-SXM4-80GB", not "l4"
+ * for an L40S; the longest such name wins), else the GPU's name. */
 std::string table_name(const char *gpu)
 {
     std::string low(gpu);
@@ -567,7 +581,7 @@ std::string table_name(const char *gpu)
             size_t e = nm.find('-', pos);
             if (e == std::string::npos)
                 e = nm.size();
-            all = low.find(nm.substr(pos, e - pos)) != std::string::npos;
+            all = has_word(low, nm.substr(pos, e - pos));
             pos = e + 1;
         }
         if (all && nm.size() > best.size())
@@ -710,6 +724,11 @@ int measure_flops(const graph *g, remat_dtype dt, cuda_blas *blas, cudaStream_t 
 }
 
 } // namespace
+
+extern "C" void cupti_device_table_name(const char *gpu, char *out, size_t n)
+{
+    snprintf(out, n, "%s", table_name(gpu).c_str());
+}
 
 extern "C" int profile_measure_cuda(profile *p, int repeats, remat_err *err)
 {

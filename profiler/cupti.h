@@ -50,6 +50,11 @@ void cupti_memory_update(cupti_mem_state *st);
 /* Processes the records so far, then starts a new window: peak = current. */
 void cupti_memory_window(void);
 
+/* The profile target for a GPU name: the device table entry whose '-' separated
+ * tokens are all words of the lower-cased name (the longest wins: "NVIDIA
+ * A100-SXM4-80GB" -> "a100-80gb"), else the name itself. */
+void cupti_device_table_name(const char *gpu, char *out, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

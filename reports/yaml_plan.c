@@ -221,10 +221,13 @@ int yaml_write_plan(FILE *f, const profile *p, const plan *pl, remat_err *err)
     ye_map(&e, false);
     ye_kstr(&e, "name", solver_name(pl->solver));
     ye_kstr(&e, "status", pl->status);
-    /* rounded up to 0.1 s so that the same command writes the same bytes (the
-     * small slack keeps a value read back from a file, 0.3 say, at 0.3) */
-    double secs = ceil(pl->solve_s * 10.0 - 1e-6) / 10.0;
-    ye_knum(&e, "seconds", secs > 0.0 ? secs : 0.0);
+    /* an upper bound on the solve time, rounded up to 0.1, 1, 10, ... s: wall
+     * time varies from run to run, the bound almost never does, so the same
+     * command writes the same bytes (the exact time is on stderr) */
+    double secs = 0.1;
+    while (secs < pl->solve_s * (1.0 - 1e-9) && secs < 1e9)
+        secs *= 10.0;
+    ye_knum(&e, "seconds", secs);
     ye_knum(&e, "gap", pl->gap);
     ye_map_end(&e);
     ye_key(&e, "memory");

@@ -141,13 +141,19 @@ int solve_baseline(const profile *p, const mem_config *mc, solver_kind k, const 
     switch (k) {
     case SOLVER_NONE:
         break;
-    case SOLVER_FULL:
+    case SOLVER_FULL: {
+        /* HF gradient_checkpointing / Megatron full recompute: every numbered block
+         * (every unit when the model has none) keeps only its input */
+        bool any_block = false;
+        for (int s = 0; s < c->n; s++)
+            any_block = any_block || chain_stage_in_block(&c->st[s]);
         for (int s = 0; s < c->n; s++) {
             start[s] = unit[s];
-            rec[s] = 1;
+            rec[s] = !any_block || chain_stage_in_block(&c->st[s]);
         }
         store_last_segment(c, start, rec);
         break;
+    }
     case SOLVER_SQRT: {
         int units = 0;
         for (int s = 0; s < c->n; s++)

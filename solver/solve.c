@@ -193,6 +193,15 @@ static int run_solver(const profile *p, const mem_config *mc, solver_kind k, con
     int rc = chain_build(p, &c, err);
     if (rc)
         return rc;
+    /* two-level plans are what trainers apply by module: cut them at block
+     * boundaries; dp keeps the finest chain (its plans need our executor anyway) */
+    if (k == SOLVER_FULL || k == SOLVER_SQRT || k == SOLVER_GREEDY || k == SOLVER_SEGMENT) {
+        rc = chain_coarsen_blocks(p, &c);
+        if (rc) {
+            chain_free(&c);
+            return remat_fail(err, rc, "out of memory");
+        }
+    }
     if (k == SOLVER_SEGMENT || k == SOLVER_DP)
         rc = solve_dp(p, mc, k, o, &c, out, err);
     else
@@ -247,6 +256,22 @@ int solver_plan(const profile *p, const mem_config *mc, solver_kind k, const sol
         rc = simulate(p, mc, &out->sched, &out->pred, err);
         if (rc == 0 && o->budget_bytes > 0 && out->pred.peak_bytes > o->budget_bytes)
             rc = -ENOSPC;
+    }
+    /* dp's slot discretisation can lose to the exact two-level DP on the block
+     * chain; two-level plans are multi-level plans too, so dp returns the better
+     * of the two (both checked by the simulator). */
+    if (k == SOLVER_DP && o->max_checkpoints == 0 && (rc == 0 || rc == -ENOSPC)) {
+        plan seg;
+        remat_err e2;
+        int r2 = solver_plan(p, mc, SOLVER_SEGMENT, o, &seg, NULL, &e2);
+        if (r2 == 0 && (rc != 0 || seg.pred.recompute_s < out->pred.recompute_s - 1e-12)) {
+            plan_free(out);
+            *out = seg;
+            out->solver = SOLVER_DP;
+            rc = 0;
+        } else {
+            plan_free(&seg);
+        }
     }
     out->solve_s = now_s() - t0;
     if (rc == -ENOSPC) {

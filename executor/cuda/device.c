@@ -56,9 +56,16 @@ int cuda_device_probe(char *desc, size_t n, remat_err *err)
     int count = 0;
     cudaError_t e = cudaGetDeviceCount(&count);
     if (e != cudaSuccess || count == 0) {
-        const char *why = e != cudaSuccess ? cudaGetErrorString(e) : "no devices";
         (void)cudaGetLastError();
-        return remat_fail(err, -ENODEV, "no CUDA device found (cudaGetDeviceCount: %s)", why);
+        int rt = 0;
+        cudaRuntimeGetVersion(&rt);
+        if (e == cudaErrorInsufficientDriver)
+            return remat_fail(err, -ENODEV,
+                              "no CUDA device found (cudaGetDeviceCount: no NVIDIA driver "
+                              "loaded, or one older than CUDA runtime %d.%d needs)",
+                              rt / 1000, (rt % 1000) / 10);
+        return remat_fail(err, -ENODEV, "no CUDA device found (cudaGetDeviceCount: %s)",
+                          e != cudaSuccess ? cudaGetErrorString(e) : "0 devices");
     }
     struct cudaDeviceProp prop;
     if ((e = cudaSetDevice(0)) != cudaSuccess || (e = cudaFree(NULL)) != cudaSuccess ||

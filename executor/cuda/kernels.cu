@@ -1376,8 +1376,8 @@ extern "C" int upsample_backward_cuda(void *dinp, const void *dout, int64_t B, i
 
 /* ---------------------------------------------------------------- optimizers */
 
-template <typename T>
-__global__ void adamw_k(T *param, float *master, float *m, float *v, const T *grad, int64_t n,
+template <typename T, typename S>
+__global__ void adamw_k(T *param, float *master, S *m, S *v, const T *grad, int64_t n,
                         float decay, float step_size, float bc2_sqrt, float w1, float w2,
                         float beta2, float eps)
 {
@@ -1385,20 +1385,21 @@ __global__ void adamw_k(T *param, float *master, float *m, float *v, const T *gr
     {
         float g = ld(grad, i);
         float p = (master ? master[i] : ld(param, i)) * decay;
-        float mi = m[i] + w1 * (g - m[i]);
-        float vi = v[i] * beta2 + w2 * g * g;
+        float m0 = ld(m, i);
+        float mi = m0 + w1 * (g - m0);
+        float vi = ld(v, i) * beta2 + w2 * g * g;
         float denom = sqrtf(vi) / bc2_sqrt + eps;
         p = p - step_size * (mi / denom);
         if (master)
             master[i] = p;
         st(param, i, p);
-        m[i] = mi;
-        v[i] = vi;
+        st(m, i, mi);
+        st(v, i, vi);
     }
 }
 
-template <typename T>
-__global__ void sgd_k(T *param, float *master, float *buf, const T *grad, int64_t n, float lr,
+template <typename T, typename S>
+__global__ void sgd_k(T *param, float *master, S *buf, const T *grad, int64_t n, float lr,
                       float mu)
 {
     GRID_STRIDE(i, n)
@@ -1406,8 +1407,9 @@ __global__ void sgd_k(T *param, float *master, float *buf, const T *grad, int64_
         float g = ld(grad, i);
         float p = master ? master[i] : ld(param, i);
         if (buf) {
-            buf[i] = mu * buf[i] + g;
-            g = buf[i];
+            float b = mu * ld(buf, i) + g;
+            st(buf, i, b);
+            g = ld(buf, i);
         }
         p -= lr * g;
         if (master)
@@ -1416,36 +1418,54 @@ __global__ void sgd_k(T *param, float *master, float *buf, const T *grad, int64_
     }
 }
 
-template <typename T>
-static int adamw_run(void *param, float *master, float *m, float *v, const void *grad, int64_t n,
+template <typename T, typename S>
+static int adamw_run(void *param, float *master, void *m, void *v, const void *grad, int64_t n,
                      double lr, double beta1, double beta2, double eps, double wd, int64_t t,
                      cudaStream_t s)
 {
     double bc1 = 1.0 - pow(beta1, (double)t), bc2 = 1.0 - pow(beta2, (double)t);
-    ELTWISE_LAUNCH(adamw_k<T>, n, (T *)param, master, m, v, (const T *)grad, n,
-                   (float)(1.0 - lr * wd), (float)(lr / bc1), (float)sqrt(bc2),
-                   (float)(1.0 - beta1), (float)(1.0 - beta2), (float)beta2, (float)eps);
+    adamw_k<T, S><<<grid_for(n, 256), 256, 0, s>>>(
+        (T *)param, master, (S *)m, (S *)v, (const T *)grad, n, (float)(1.0 - lr * wd),
+        (float)(lr / bc1), (float)sqrt(bc2), (float)(1.0 - beta1), (float)(1.0 - beta2),
+        (float)beta2, (float)eps);
+    return launch_status();
 }
 
-template <typename T>
-static int sgd_run(void *param, float *master, float *buf, const void *grad, int64_t n,
+template <typename T, typename S>
+static int sgd_run(void *param, float *master, void *buf, const void *grad, int64_t n,
                    double lr, double mu, cudaStream_t s)
 {
-    ELTWISE_LAUNCH(sgd_k<T>, n, (T *)param, master, buf, (const T *)grad, n, (float)lr, (float)mu);
+    sgd_k<T, S><<<grid_for(n, 256), 256, 0, s>>>((T *)param, master, (S *)buf, (const T *)grad, n,
+                                                 (float)lr, (float)mu);
+    return launch_status();
 }
 
-extern "C" int adamw_step_cuda(void *param, float *master, float *m, float *v, const void *grad,
+/* Parameters fp32 (moments fp32), or bf16 with fp32 moments (mixed precision) or
+ * bf16 moments (plain bf16 training, as torch.optim keeps them). */
+extern "C" int adamw_step_cuda(void *param, float *master, void *m, void *v, const void *grad,
                                int64_t n, double lr, double beta1, double beta2, double eps,
-                               double weight_decay, int64_t t, remat_dtype dt, cudaStream_t s)
+                               double weight_decay, int64_t t, remat_dtype dt, remat_dtype sdt,
+                               cudaStream_t s)
 {
-    return DISPATCH(dt, adamw_run, param, master, m, v, grad, n, lr, beta1, beta2, eps,
-                    weight_decay, t, s);
+    if (dt != DT_BF16)
+        return adamw_run<float, float>(param, master, m, v, grad, n, lr, beta1, beta2, eps,
+                                       weight_decay, t, s);
+    if (sdt == DT_BF16)
+        return adamw_run<bf16, bf16>(param, master, m, v, grad, n, lr, beta1, beta2, eps,
+                                     weight_decay, t, s);
+    return adamw_run<bf16, float>(param, master, m, v, grad, n, lr, beta1, beta2, eps,
+                                  weight_decay, t, s);
 }
 
-extern "C" int sgd_step_cuda(void *param, float *master, float *momentum, const void *grad,
-                             int64_t n, double lr, double mu, remat_dtype dt, cudaStream_t s)
+extern "C" int sgd_step_cuda(void *param, float *master, void *momentum, const void *grad,
+                             int64_t n, double lr, double mu, remat_dtype dt, remat_dtype sdt,
+                             cudaStream_t s)
 {
-    return DISPATCH(dt, sgd_run, param, master, momentum, grad, n, lr, mu, s);
+    if (dt != DT_BF16)
+        return sgd_run<float, float>(param, master, momentum, grad, n, lr, mu, s);
+    if (sdt == DT_BF16)
+        return sgd_run<bf16, bf16>(param, master, momentum, grad, n, lr, mu, s);
+    return sgd_run<bf16, float>(param, master, momentum, grad, n, lr, mu, s);
 }
 
 /* ---------------------------------------------------------------- conversions */

@@ -197,15 +197,16 @@ int upsample_backward_cuda(void *dinp, const void *dout, int64_t B, int64_t C, i
 /* ---------------------------------------------------------------- optimizer */
 
 /* One AdamW step t >= 1 with adamw_step's arithmetic (executor/cpu/kernels.h): the
- * scalars are formed in double on the host and rounded once to fp32. param [n] in dt;
- * m, v [n] fp32; grad [n] in dt. master [n] fp32 or NULL: under mixed precision the
- * update is applied to master and param = round(master). */
-int adamw_step_cuda(void *param, float *master, float *m, float *v, const void *grad, int64_t n,
+ * scalars are formed in double on the host and rounded once to fp32. param [n] and
+ * grad [n] in dt; the moments m, v [n] in sdt (fp32, or bf16 for plain bf16 training:
+ * what torch.optim keeps and the memory model counts). master [n] fp32 or NULL: under
+ * mixed precision the update is applied to master and param = round(master). */
+int adamw_step_cuda(void *param, float *master, void *m, void *v, const void *grad, int64_t n,
                     double lr, double beta1, double beta2, double eps, double weight_decay,
-                    int64_t t, remat_dtype dt, cudaStream_t s);
+                    int64_t t, remat_dtype dt, remat_dtype sdt, cudaStream_t s);
 /* SGD (momentum == NULL) or SGD with momentum: buf = mu*buf + g; param -= lr*buf. */
-int sgd_step_cuda(void *param, float *master, float *momentum, const void *grad, int64_t n,
-                  double lr, double mu, remat_dtype dt, cudaStream_t s);
+int sgd_step_cuda(void *param, float *master, void *momentum, const void *grad, int64_t n,
+                  double lr, double mu, remat_dtype dt, remat_dtype sdt, cudaStream_t s);
 
 /* ---------------------------------------------------------------- utilities */
 

@@ -17,14 +17,15 @@ struct cuda_exec {
     const graph *g;           /* borrowed */
     mem_config mc;
     exec_opts opts;
-    remat_dtype dt;
+    remat_dtype dt;           /* activations and parameters */
+    remat_dtype sdt;          /* optimizer state: fp32, or bf16 when bf16 without mixed */
     char device[256];
     cudaStream_t stream;
     cuda_blas *blas;
     tracked_alloc alloc;
     void **data;              /* per tensor: device buffer while live */
     void **grad;              /* per tensor: ACT gradient while live; PARAM gradient */
-    float **state1, **state2; /* per trainable PARAM: moments / momentum (fp32) */
+    void **state1, **state2;  /* per trainable PARAM: moments / momentum, in sdt */
     float **master;           /* per trainable PARAM under mixed precision (fp32) */
     void *workspace;          /* mc.workspace_bytes, cuBLAS's workspace */
     int64_t opt_steps;
@@ -52,6 +53,19 @@ static int n_states(optimizer_kind k)
     return k == OPTIM_ADAM || k == OPTIM_ADAMW ? 2 : k == OPTIM_MOMENTUM ? 1 : 0;
 }
 
+/* Every buffer is allocated at its size under the plan's allocator model
+ * (alloc_round: exact, or the PyTorch caching allocator's 512 B / 2 MiB blocks), so
+ * the tracked bytes, the driver's and CUPTI's all see the modelled sizes. */
+static void *dalloc(cuda_exec *x, int64_t bytes, bool zero)
+{
+    return cuda_talloc(&x->alloc, alloc_round(x->mc.allocator, bytes), zero, x->stream);
+}
+
+static void dfree(cuda_exec *x, void *p, int64_t bytes)
+{
+    cuda_tfree(&x->alloc, p, alloc_round(x->mc.allocator, bytes));
+}
+
 /* ---------------------------------------------------------------- checks */
 
 static int check_mem_config(const graph *g, const mem_config *mc, remat_err *err)
@@ -70,11 +84,8 @@ static int check_mem_config(const graph *g, const mem_config *mc, remat_err *err
         return remat_fail(err, -ENOTSUP,
                           "the CUDA executor takes LoRA from the graph's frozen parameters, not "
                           "from mem_config.lora_rank");
-    if (mc->allocator != ALLOC_EXACT)
-        return remat_fail(err, -ENOTSUP,
-                          "the CUDA executor's tracked allocator counts exact bytes (one "
-                          "cudaMalloc per buffer): plan with the exact allocator model, not %s",
-                          allocator_name(mc->allocator));
+    if (mc->allocator != ALLOC_EXACT && mc->allocator != ALLOC_PYTORCH)
+        return remat_fail(err, -EINVAL, "unknown allocator model");
     if ((unsigned)mc->optimizer > OPTIM_ADAMW)
         return remat_fail(err, -EINVAL, "unknown optimizer");
     if (mc->workspace_bytes < 0)
@@ -127,9 +138,9 @@ static void free_dynamic(cuda_exec *x)
         const graph_tensor *t = &g->tensors[i];
         if (t->role != ROLE_ACT && t->role != ROLE_EXTRA)
             continue;
-        cuda_tfree(&x->alloc, x->data[i], t->bytes);
+        dfree(x, x->data[i], t->bytes);
         x->data[i] = NULL;
-        cuda_tfree(&x->alloc, x->grad[i], t->bytes);
+        dfree(x, x->grad[i], t->bytes);
         x->grad[i] = NULL;
     }
 }
@@ -145,18 +156,19 @@ void cuda_exec_destroy(cuda_exec *x)
         free_dynamic(x);
         for (int i = 0; i < g->n_tensors; i++) {
             int64_t b = g->tensors[i].bytes;
-            cuda_tfree(&x->alloc, x->data[i], b);
+            int64_t sb = g->tensors[i].numel * dtype_size(x->sdt);
+            dfree(x, x->data[i], b);
             if (x->grad)
-                cuda_tfree(&x->alloc, x->grad[i], b);
+                dfree(x, x->grad[i], b);
             if (x->state1)
-                cuda_tfree(&x->alloc, x->state1[i], g->tensors[i].numel * 4);
+                dfree(x, x->state1[i], sb);
             if (x->state2)
-                cuda_tfree(&x->alloc, x->state2[i], g->tensors[i].numel * 4);
+                dfree(x, x->state2[i], sb);
             if (x->master)
-                cuda_tfree(&x->alloc, x->master[i], g->tensors[i].numel * 4);
+                dfree(x, x->master[i], g->tensors[i].numel * 4);
         }
     }
-    cuda_tfree(&x->alloc, x->workspace, x->mc.workspace_bytes);
+    dfree(x, x->workspace, x->mc.workspace_bytes);
     if (x->cupti)
         cupti_trace_end();
     cuda_blas_destroy(x->blas);
@@ -209,6 +221,7 @@ int cuda_exec_create(cuda_exec **out, const graph *g, const mem_config *mc, cons
         return rc;
     }
     x->dt = g->dtype;
+    x->sdt = x->dt == DT_BF16 && !mc->mixed ? DT_BF16 : DT_F32;
     x->trace.peak_ins = -1;
     size_t nt = (size_t)g->n_tensors;
     x->data = calloc(nt, sizeof *x->data);
@@ -255,17 +268,17 @@ int cuda_exec_create(cuda_exec **out, const graph *g, const mem_config *mc, cons
     uint64_t seed = x->opts.seed;
     for (int i = 0; i < g->n_tensors && !rc; i++) {
         const graph_tensor *t = &g->tensors[i];
-        int64_t f32 = t->numel * 4;
+        int64_t f32 = t->numel * 4, sb = t->numel * dtype_size(x->sdt);
         if (t->role == ROLE_PARAM) {
-            if (!(x->data[i] = cuda_talloc(&x->alloc, t->bytes, false, x->stream))) {
+            if (!(x->data[i] = dalloc(x, t->bytes, false))) {
                 rc = -ENOMEM;
                 break;
             }
             if (!t->frozen) {
-                if (!(x->grad[i] = cuda_talloc(&x->alloc, t->bytes, true, x->stream)) ||
-                    (ns >= 1 && !(x->state1[i] = cuda_talloc(&x->alloc, f32, true, x->stream))) ||
-                    (ns >= 2 && !(x->state2[i] = cuda_talloc(&x->alloc, f32, true, x->stream))) ||
-                    (mc->mixed && !(x->master[i] = cuda_talloc(&x->alloc, f32, false, x->stream)))) {
+                if (!(x->grad[i] = dalloc(x, t->bytes, true)) ||
+                    (ns >= 1 && !(x->state1[i] = dalloc(x, sb, true))) ||
+                    (ns >= 2 && !(x->state2[i] = dalloc(x, sb, true))) ||
+                    (mc->mixed && !(x->master[i] = dalloc(x, f32, false)))) {
                     rc = -ENOMEM;
                     break;
                 }
@@ -273,7 +286,7 @@ int cuda_exec_create(cuda_exec **out, const graph *g, const mem_config *mc, cons
             cudaStreamSynchronize(x->stream);
             rc = cuda_upload_param(g, i, seed, x->data[i], x->master[i], x->dt);
         } else if (t->role == ROLE_INPUT) {
-            if (!(x->data[i] = cuda_talloc(&x->alloc, t->bytes, false, x->stream))) {
+            if (!(x->data[i] = dalloc(x, t->bytes, false))) {
                 rc = -ENOMEM;
                 break;
             }
@@ -281,7 +294,7 @@ int cuda_exec_create(cuda_exec **out, const graph *g, const mem_config *mc, cons
         }
     }
     if (!rc && mc->workspace_bytes > 0 &&
-        !(x->workspace = cuda_talloc(&x->alloc, mc->workspace_bytes, true, x->stream)))
+        !(x->workspace = dalloc(x, mc->workspace_bytes, true)))
         rc = -ENOMEM;
     if (!rc && (lrc = cuda_blas_set_workspace(x->blas, x->workspace,
                                               (size_t)(x->workspace ? mc->workspace_bytes : 0)))) {
@@ -342,18 +355,17 @@ static int run_fwd(cuda_exec *x, int i, const sched_ins *in, remat_err *err)
     for (int k = 0; k < o->n_extra; k++)
         if (x->data[o->extra[k]])
             return ins_fail(err, i, in, g, "extra is already live:", g->tensors[o->extra[k]].name);
-    if (!(x->data[o->out] = cuda_talloc(&x->alloc, g->tensors[o->out].bytes, false, x->stream)))
+    if (!(x->data[o->out] = dalloc(x, g->tensors[o->out].bytes, false)))
         return oom(err, i, o);
     for (int k = 0; k < o->n_extra; k++)
-        if (!(x->data[o->extra[k]] =
-                  cuda_talloc(&x->alloc, g->tensors[o->extra[k]].bytes, false, x->stream)))
+        if (!(x->data[o->extra[k]] = dalloc(x, g->tensors[o->extra[k]].bytes, false)))
             return oom(err, i, o);
     void *ws = NULL;
-    if (o->ws_fwd > 0 && !(ws = cuda_talloc(&x->alloc, o->ws_fwd, false, x->stream)))
+    if (o->ws_fwd > 0 && !(ws = dalloc(x, o->ws_fwd, false)))
         return oom(err, i, o);
     sample_meminfo(x, x->mi_during ? &x->mi_during[i] : NULL);
     int lrc = cuda_op_forward(g, in->arg, &x->dims[in->arg], x->data, ws, x->dt, x->blas);
-    cuda_tfree(&x->alloc, ws, o->ws_fwd);
+    dfree(x, ws, o->ws_fwd);
     if (lrc)
         return kfail(err, i, o, lrc);
     if (in->arg == g->n_ops - 1 &&
@@ -383,17 +395,17 @@ static int run_bwd(cuda_exec *x, int i, const sched_ins *in, remat_err *err)
         int t = o->in[k];
         const graph_tensor *tt = &g->tensors[t];
         if (tt->role == ROLE_ACT && tt->needs_grad && !x->grad[t] &&
-            !(x->grad[t] = cuda_talloc(&x->alloc, tt->bytes, true, x->stream)))
+            !(x->grad[t] = dalloc(x, tt->bytes, true)))
             return oom(err, i, o);
     }
     void *ws = NULL;
-    if (o->ws_bwd > 0 && !(ws = cuda_talloc(&x->alloc, o->ws_bwd, false, x->stream)))
+    if (o->ws_bwd > 0 && !(ws = dalloc(x, o->ws_bwd, false)))
         return oom(err, i, o);
     sample_meminfo(x, x->mi_during ? &x->mi_during[i] : NULL);
     int lrc = 0;
     if (run)
         lrc = cuda_op_backward(g, op, &x->dims[op], x->data, x->grad, 1.0f, ws, x->dt, x->blas);
-    cuda_tfree(&x->alloc, ws, o->ws_bwd);
+    dfree(x, ws, o->ws_bwd);
     if (lrc)
         return kfail(err, i, o, lrc);
     x->bwd_done[op] = 1;
@@ -413,18 +425,18 @@ static int run_opt(cuda_exec *x)
         switch (x->mc.optimizer) {
         case OPTIM_SGD:
             lrc = sgd_step_cuda(x->data[i], x->master[i], NULL, x->grad[i], t->numel, p->lr, 0.0,
-                                x->dt, x->stream);
+                                x->dt, x->sdt, x->stream);
             break;
         case OPTIM_MOMENTUM:
             lrc = sgd_step_cuda(x->data[i], x->master[i], x->state1[i], x->grad[i], t->numel,
-                                p->lr, p->momentum, x->dt, x->stream);
+                                p->lr, p->momentum, x->dt, x->sdt, x->stream);
             break;
         case OPTIM_ADAM:
         case OPTIM_ADAMW:
             lrc = adamw_step_cuda(x->data[i], x->master[i], x->state1[i], x->state2[i],
                                   x->grad[i], t->numel, p->lr, p->beta1, p->beta2, p->eps,
                                   x->mc.optimizer == OPTIM_ADAMW ? p->weight_decay : 0.0,
-                                  x->opt_steps, x->dt, x->stream);
+                                  x->opt_steps, x->dt, x->sdt, x->stream);
             break;
         }
         if (lrc)
@@ -455,7 +467,7 @@ static int run_ins(cuda_exec *x, int i, const sched_ins *in, remat_err *err)
         void **slot = in->kind == INS_FREE ? &x->data[in->arg] : &x->grad[in->arg];
         if (!*slot)
             return ins_fail(err, i, in, g, "frees what is not live", NULL);
-        cuda_tfree(&x->alloc, *slot, t->bytes);
+        dfree(x, *slot, t->bytes);
         *slot = NULL;
         sample_meminfo(x, x->mi_during ? &x->mi_during[i] : NULL);
         return 0;

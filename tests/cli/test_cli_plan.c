@@ -127,6 +127,39 @@ static void test_plan_deterministic(void **state)
     unlink(b);
 }
 
+/* The default solver (dp) on a small GPT-2: the same bytes twice, a plan within
+ * the budget, and trainer knobs naming GPT-2's blocks. */
+static void test_plan_gpt2_dp(void **state)
+{
+    (void)state;
+    cli_run r;
+    const char *out[2] = {cli_path("a.yaml"), cli_path("b.yaml")};
+    for (int k = 0; k < 2; k++) {
+        CLI(&r, "plan", "--model", "gpt2", "--set",
+            "n_layer=4,n_head=4,n_embd=128,vocab_size=1000,n_positions=256", "--seq", "256",
+            "--batch", "2", "--budget", "40MB", "-o", out[k]);
+        if (r.status != 0)
+            fprintf(stderr, "%s", r.err);
+        assert_int_equal(r.status, 0);
+        assert_non_null(strstr(r.err, "remat plan: dp "));
+        cli_run_free(&r);
+    }
+    size_t la, lb;
+    char *ta = slurp_ok(out[0], &la), *tb = slurp_ok(out[1], &lb);
+    assert_int_equal(la, lb);
+    assert_memory_equal(ta, tb, la);
+    const char *pk = strstr(ta, "\n  peak_bytes: ");
+    assert_non_null(pk);
+    assert_true(strtoll(pk + strlen("\n  peak_bytes: "), NULL, 10) <= 40000000);
+    assert_non_null(strstr(ta, "\nsolver:\n  name: dp\n"));
+    assert_non_null(strstr(ta, "\ncheckpoints:\n- transformer.h."));
+    assert_non_null(strstr(ta, "--recompute-granularity full --recompute-method "));
+    free(ta);
+    free(tb);
+    unlink(out[0]);
+    unlink(out[1]);
+}
+
 /* Planning a saved profile gives the same plan as planning the model directly. */
 static void test_plan_from_profile(void **state)
 {
@@ -355,6 +388,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_help, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_deterministic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_plan_gpt2_dp, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_from_profile, setup, teardown),
         cmocka_unit_test_setup_teardown(test_infeasible_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compare, setup, teardown),

@@ -22,6 +22,20 @@
 #define TOL_F32 1e-5
 #define TOL_BF16 2e-2
 
+/* Under AddressSanitizer, CUDA needs the shadow gap unprotected (the driver maps
+ * device memory there), and the CUDA libraries' own allocations that live until exit
+ * are not our leaks. Environment ASAN_OPTIONS still apply on top of these. */
+#ifdef __SANITIZE_ADDRESS__
+const char *__asan_default_options(void);
+const char *__asan_default_options(void) { return "protect_shadow_gap=0"; }
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void)
+{
+    return "leak:libcuda.so\nleak:libcudart.so\nleak:libcublas.so\nleak:libcublasLt.so\n"
+           "leak:libcupti.so\nleak:libnvperf\n";
+}
+#endif
+
 /* True when a CUDA device is usable; the suites return 77 otherwise. */
 static inline bool cuda_test_have_device(void)
 {

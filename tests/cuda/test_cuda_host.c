@@ -2,10 +2,11 @@
  * wherever remat is built with CUDA (CI included):
  *   - cuda_exec_check accepts fp32 and bf16 graphs and refuses, with a one-line
  *     reason, fp16 storage, mixed activation/parameter dtypes, wrong statistics
- *     dtypes, mixed precision on fp32, ZeRO / data parallelism, LoRA in mem_config
- *     and the PyTorch allocator model;
+ *     dtypes, mixed precision on fp32, ZeRO / data parallelism and LoRA in
+ *     mem_config (the PyTorch allocator model is accepted);
  *   - cuda_op_dims derives exactly the CPU executor's dimensions on a bf16 graph;
  *   - host bf16 rounding is round-to-nearest-even (NaN and infinities kept);
+ *   - a GPU's name maps to its device table entry (word matches only);
  *   - without a device: cuda_device_probe, cuda_exec_create, cuda_validate and
  *     profile_measure_cuda all fail with -ENODEV and the one-line "no CUDA device
  *     found (...)" message (skipped when a device is present). */
@@ -18,6 +19,7 @@
 #include <cmocka.h>
 
 #include "executor/cuda/ops.h"
+#include "profiler/cupti.h"
 #include "tests/cuda/cuda_test.h"
 #include "tests/executor/tgraphs.h"
 
@@ -64,6 +66,8 @@ static void test_check_accepts(void **state)
     assert_int_equal(cuda_exec_check(&g, &mc, &e), 0);
     mc.mixed = true;
     assert_int_equal(cuda_exec_check(&g, &mc, &e), 0);
+    mc.allocator = ALLOC_PYTORCH; /* buffers are then allocated at their rounded sizes */
+    assert_int_equal(cuda_exec_check(&g, &mc, &e), 0);
     graph_free(&g);
     tg_cnn(&g);
     mc.mixed = false;
@@ -106,9 +110,6 @@ static void test_check_refuses(void **state)
     mem_config_default(&mc);
     mc.lora_rank = 8;
     expect_refusal(&g, &mc, -ENOTSUP, "LoRA");
-    mem_config_default(&mc);
-    mc.allocator = ALLOC_PYTORCH;
-    expect_refusal(&g, &mc, -ENOTSUP, "exact allocator model");
     graph_free(&g);
 }
 
@@ -152,6 +153,26 @@ static void test_bf16_rounding(void **state)
         float r = cuda_bf16_to_f32(cuda_f32_to_bf16(x));
         assert_true(fabsf(r - x) <= fabsf(x) * 0x1p-8f);
         assert_int_equal(cuda_f32_to_bf16(r), cuda_f32_to_bf16(x)); /* idempotent */
+    }
+}
+
+/* A measured profile's target names the device table entry of the GPU. */
+static void test_device_table_name(void **state)
+{
+    (void)state;
+    static const char *const cases[][2] = {
+        {"NVIDIA H100 80GB HBM3", "h100"},
+        {"NVIDIA H200", "h200"},
+        {"NVIDIA A100-SXM4-80GB", "a100-80gb"},
+        {"NVIDIA A100-PCIE-40GB", "a100-40gb"},
+        {"NVIDIA L4", "l4"},
+        {"NVIDIA L40S", "NVIDIA L40S"}, /* not the L4 */
+        {"Tesla T4", "Tesla T4"},
+    };
+    char out[128];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cupti_device_table_name(cases[i][0], out, sizeof out);
+        assert_string_equal(out, cases[i][1]);
     }
 }
 
@@ -209,7 +230,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_check_accepts), cmocka_unit_test(test_check_refuses),
         cmocka_unit_test(test_dims_match_cpu), cmocka_unit_test(test_bf16_rounding),
-        cmocka_unit_test(test_no_device),
+        cmocka_unit_test(test_device_table_name), cmocka_unit_test(test_no_device),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

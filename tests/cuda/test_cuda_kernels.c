@@ -489,31 +489,39 @@ static void test_cnn_ops(void **state)
 
 /* ---------------------------------------------------------------- optimizer */
 
-/* Three AdamW steps; fp32 directly, bf16 through fp32 master weights (mixed). */
-static void test_adamw(void **state)
+/* Three AdamW steps against the CPU's fp32 AdamW: fp32; bf16 through fp32 master
+ * weights and moments (mixed precision); bf16 with bf16 moments (plain bf16). */
+static void adamw_case(remat_dtype dt, bool master)
 {
-    remat_dtype dt = DT;
     const int64_t n = 257;
     adamw_hparams h = {1e-3, 0.9, 0.999, 1e-8, 0.01};
-    float *p = hrand(n, 80, 1.0f, DT_F32), *m = hfill(n, 0), *v = hfill(n, 0);
-    void *dp = dup_dev(p, n, dt), *dm = dev_zero((size_t)n * 4), *dv = dev_zero((size_t)n * 4);
-    float *dmaster = dt == DT_BF16 ? dup_dev(p, n, DT_F32) : NULL;
+    remat_dtype sdt = dt == DT_BF16 && !master ? DT_BF16 : DT_F32;
+    float *p = hrand(n, 80, 1.0f, master ? DT_F32 : dt), *m = hfill(n, 0), *v = hfill(n, 0);
+    void *dp = dup_dev(p, n, dt), *dm = dup_dev(m, n, sdt), *dv = dup_dev(v, n, sdt);
+    float *dmaster = master ? dup_dev(p, n, DT_F32) : NULL;
     for (int t = 1; t <= 3; t++) {
         float *g = hrand(n, 81 + (uint64_t)t, 1.0f, dt);
         void *dg = dup_dev(g, n, dt);
         adamw_step(p, m, v, g, n, &h, t);
         LAUNCH(adamw_step_cuda(dp, dmaster, dm, dv, dg, n, h.lr, h.beta1, h.beta2, h.eps,
-                               h.weight_decay, t, dt, 0));
+                               h.weight_decay, t, dt, sdt, 0));
         free(g);
         cudaFree(dg);
     }
-    check_buf("adamw m", dm, m, n, DT_F32);
-    check_buf("adamw v", dv, v, n, DT_F32);
+    check_buf("adamw m", dm, m, n, sdt);
+    check_buf("adamw v", dv, v, n, sdt);
     if (dmaster)
         check_buf("adamw master", dmaster, p, n, DT_F32);
     check_buf("adamw param", dp, p, n, dt);
     free(p), free(m), free(v);
     cudaFree(dp), cudaFree(dm), cudaFree(dv), cudaFree(dmaster);
+}
+
+static void test_adamw(void **state)
+{
+    adamw_case(DT, DT == DT_BF16);
+    if (DT == DT_BF16)
+        adamw_case(DT_BF16, false);
 }
 
 #define BOTH(fn) cmocka_unit_test_prestate(fn, &dt_f32), cmocka_unit_test_prestate(fn, &dt_bf16)

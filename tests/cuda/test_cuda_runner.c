@@ -9,7 +9,8 @@
  *     independent replay of the schedule rules; static bytes as documented;
  *   - cudaMemGetInfo sees a 64 MiB tracked allocation; CUPTI's replayed peak covers
  *     the tracked peak;
- *   - cuda_validate passes a checkpointing schedule against its replayed prediction;
+ *   - cuda_validate passes a checkpointing schedule against the simulator's
+ *     prediction, exact and PyTorch allocator models, fp32 and bf16;
  *   - schedule errors fail with the CPU runner's messages and free everything.
  * Exits 77 (skip) without a CUDA device. */
 #include <errno.h>
@@ -135,11 +136,10 @@ static void check_model(graph *g, bool bf16)
         cuda_exec *x = gpu_new(g, &mc, true);
         const exec_trace *tr = cuda_exec_trace(x);
         int64_t static_want = tg_static_bytes(g, 2);
-        if (bf16) /* moments are fp32: 2 x 4 bytes where tg counts 2 x 2 */
-            for (int t = 0; t < g->n_tensors; t++)
-                if (g->tensors[t].role == ROLE_PARAM && !g->tensors[t].frozen)
-                    static_want += 2 * g->tensors[t].numel * 2;
-        assert_int_equal(tr->static_bytes, static_want);
+        assert_int_equal(tr->static_bytes, static_want); /* bf16: bf16 moments too */
+        static_mem sm;
+        assert_int_equal(static_memory(g, &mc, &sm, &e), 0);
+        assert_int_equal(tr->static_bytes, sm.total);
         gpu_step(x, &sch[k]);
         int64_t *la, *pd;
         tg_replay(g, &sch[k], &la, &pd);
@@ -296,45 +296,57 @@ static void test_meminfo(void **state)
     assert_int_equal(a.n_frees, 1);
 }
 
-/* cuda_validate on a checkpointing schedule, predicted by the independent replay. */
-static void test_validate(void **state)
+/* cuda_validate on a checkpointing schedule, predicted by the real simulator (an
+ * analytic profile), under both allocator models: the tracked bytes equal the
+ * prediction at every instruction and the gradients the reference's, bit for bit. */
+static void validate_case(allocator_kind alloc, bool bf16)
 {
-    (void)state;
     graph g;
-    tg_gpt2(&g, &gpt2_cfg);
+    tg_gpt2(&g, &gpt2_drop_cfg);
+    if (bf16)
+        to_bf16(&g);
     mem_config mc;
     mem_config_default(&mc);
+    mc.allocator = alloc;
+    remat_err e;
+    graph gc;
+    assert_int_equal(graph_copy(&gc, &g), 0);
+    profile p;
+    assert_int_equal(profile_analytic(&p, &gc, device_find("h100"), &e), 0);
     schedule s;
     tg_checkpoint_schedule(&g, NULL, true, &s);
     sim_result pred;
-    memset(&pred, 0, sizeof pred);
-    tg_replay(&g, &s, &pred.live_after, &pred.peak_during);
-    pred.n = s.n;
-    pred.static_bytes = tg_static_bytes(&g, 2);
-    int64_t mx = 0;
-    for (int i = 0; i < s.n; i++)
-        mx = pred.peak_during[i] > mx ? pred.peak_during[i] : mx;
-    pred.peak_bytes = pred.static_bytes + mx;
-    pred.activation_peak_bytes = mx;
+    int rc = simulate(&p, &mc, &s, &pred, &e);
+    if (rc)
+        print_error("simulate: %s\n", e.msg);
+    assert_int_equal(rc, 0);
     cuda_validate_opts o;
     cuda_validate_opts_default(&o);
     o.steps = 2;
     cuda_validate_result r;
-    remat_err e;
-    int rc = cuda_validate(&g, &mc, &s, &pred, &o, &r, &e);
+    rc = cuda_validate(&g, &mc, &s, &pred, &o, &r, &e);
     if (rc)
         print_error("cuda_validate: %s\n", e.msg);
     assert_int_equal(rc, 0);
+    cuda_validate_print(stdout, &r);
     assert_true(r.ref_ran);
+    assert_int_equal(r.mem.tracked_static, pred.static_bytes);
     assert_int_equal(r.mem.tracked_peak, pred.peak_bytes);
     assert_int_equal(r.timeline_ins, -1);
     assert_true(r.grads_bitwise);
     assert_true(r.pass);
-    cuda_validate_print(stdout, &r);
-    free(pred.live_after);
-    free(pred.peak_during);
+    sim_result_free(&pred);
+    profile_free(&p);
     schedule_free(&s);
     graph_free(&g);
+}
+
+static void test_validate(void **state)
+{
+    (void)state;
+    validate_case(ALLOC_EXACT, false);
+    validate_case(ALLOC_PYTORCH, false);
+    validate_case(ALLOC_EXACT, true);
 }
 
 /* A schedule freeing what is not live fails like the CPU runner, holding nothing. */

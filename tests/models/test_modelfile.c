@@ -147,6 +147,17 @@ typedef struct zoo_case {
 static const zoo_case zoo_cases[] = {
     {"chain", "length=5,width=8", 2, 0, 0, -1, -1},
     {"mlp", "depth=3,width=16,classes=4", 3, 0, 0, DT_BF16, -1},
+    {"gpt2", "n_layer=2,n_head=2,n_embd=16,vocab_size=30,n_positions=12", 2, 12, 0, DT_BF16, 0.1},
+    {"gpt2-124m", "n_layer=1,vocab_size=64", 1, 8, 0, -1, -1},
+    {"llama", "hidden_size=32,intermediate_size=48,num_hidden_layers=2,num_attention_heads=4,"
+              "num_key_value_heads=2,vocab_size=40,max_position_embeddings=16",
+     2, 16, 0, DT_F16, -1},
+    {"llama3-8b", "hidden_size=64,intermediate_size=96,num_hidden_layers=1,vocab_size=50,"
+                  "tie_word_embeddings=1",
+     1, 8, 0, -1, -1},
+    {"vgg16", "classes=10", 2, 0, 32, -1, 0.5},
+    {"resnet50", "classes=7", 1, 0, 64, DT_BF16, -1},
+    {"unet", "depth=2,base=4,in_channels=1,classes=3", 2, 0, 16, -1, -1},
 };
 
 static void test_zoo_round_trip(void **state)
@@ -169,6 +180,28 @@ static void test_zoo_round_trip(void **state)
         graph_free(&back);
         graph_free(&g);
         free(store);
+    }
+}
+
+/* Every row of the zoo at its default configuration (short sequences, small images). */
+static void test_every_zoo_entry_round_trip(void **state)
+{
+    (void)state;
+    int n;
+    const zoo_entry *zl = zoo_list(&n);
+    assert_true(n >= 14);
+    for (int i = 0; i < n; i++) {
+        model_spec s = {.name = zl[i].name, .seq = 32, .image = 32, .dtype = -1, .dropout = -1};
+        graph g, back;
+        remat_err e = {{0}};
+        int rc = zoo_build(&s, &g, &e);
+        if (rc)
+            fprintf(stderr, "%s: %s\n", zl[i].name, e.msg);
+        assert_int_equal(rc, 0);
+        write_and_read(&g, &back);
+        assert_graphs_equal(&g, &back);
+        graph_free(&back);
+        graph_free(&g);
     }
 }
 
@@ -247,6 +280,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hand_written_defaults),
         cmocka_unit_test(test_zoo_round_trip),
+        cmocka_unit_test(test_every_zoo_entry_round_trip),
         cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_unreadable_and_unwritable),
     };

@@ -58,10 +58,22 @@ static void round_trip(const char *model, const char *set, solver_kind k, int64_
     if (rc)
         fprintf(stderr, "%s\n", e.msg);
     assert_int_equal(rc, 0);
-    pl.solve_s = 0.3; /* 0.3 * 10 is 3.0000000000000004: must still write 0.3 */
+    pl.solve_s = 0.3; /* written as its bound, 1 s, which reads back as 1 s */
     size_t la, lb;
     char *a = write_mem(&p, &pl, &la);
-    assert_non_null(strstr(a, "\n  seconds: 0.3\n"));
+    assert_non_null(strstr(a, "\n  seconds: 1.0\n"));
+    static const struct { double s; const char *text; } bounds[] = {
+        {0.0, "seconds: 0.1\n"}, {0.05, "seconds: 0.1\n"}, {0.1, "seconds: 0.1\n"},
+        {0.1000001, "seconds: 1.0\n"}, {12.0, "seconds: 100.0\n"}};
+    for (size_t i = 0; i < sizeof bounds / sizeof bounds[0]; i++) {
+        double keep = pl.solve_s;
+        pl.solve_s = bounds[i].s;
+        size_t lt;
+        char *t = write_mem(&p, &pl, &lt);
+        assert_non_null(strstr(t, bounds[i].text));
+        free(t);
+        pl.solve_s = keep;
+    }
     char path[] = "plan-rt-XXXXXX";
     int fd = mkstemp(path);
     assert_true(fd >= 0);

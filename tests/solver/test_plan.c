@@ -255,16 +255,16 @@ static void test_units_residual(void **state)
     solver_opts o;
     opts(&o, 0);
     plan pl;
-    /* full: emb and every whole block, each keeping only its input */
+    /* full (HF gradient_checkpointing): every numbered block, whole, keeps only its
+     * input; emb and head are not wrapped */
     assert_int_equal(solver_plan(&p, &mc, SOLVER_FULL, &o, &pl, NULL, &e), 0);
-    assert_int_equal(pl.n_checkpoints, 10);
-    assert_string_equal(pl.checkpoints[0], "emb");
-    assert_string_equal(pl.checkpoints[1], "h.0");
-    assert_string_equal(pl.checkpoints[9], "h.8");
-    assert_int_equal(pl.pred.recompute_forwards, 1 + 9 * 4);
-    /* after the forward pass each checkpointed unit holds only its input: emb's is
-     * the static x, h.0 .. h.8 hold 64 B each; the stored head + loss hold head.out
-     * (64) and loss.lse (8); loss.out is freed at once */
+    assert_int_equal(pl.n_checkpoints, 9);
+    assert_string_equal(pl.checkpoints[0], "h.0");
+    assert_string_equal(pl.checkpoints[8], "h.8");
+    assert_int_equal(pl.pred.recompute_forwards, 9 * 4);
+    /* after the forward pass each checkpointed block holds only its input (64 B
+     * each; emb saves its output, h.0's input, anyway); the stored head + loss hold
+     * head.out (64) and loss.lse (8); loss.out is freed at once */
     int n_fwd = p.g.n_ops, seen = 0, i = 0;
     for (; i < pl.sched.n && seen < n_fwd; i++)
         if (pl.sched.ins[i].kind == INS_FWD)
