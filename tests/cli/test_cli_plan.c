@@ -152,8 +152,14 @@ static void test_plan_gpt2_dp(void **state)
     assert_non_null(pk);
     assert_true(strtoll(pk + strlen("\n  peak_bytes: "), NULL, 10) <= 40000000);
     assert_non_null(strstr(ta, "\nsolver:\n  name: dp\n"));
-    assert_non_null(strstr(ta, "\ncheckpoints:\n- transformer.h."));
-    assert_non_null(strstr(ta, "--recompute-granularity full --recompute-method "));
+    /* dp's best plan may cut blocks in half: then it is multilevel (remat's executor
+     * runs it) and lists no modules; a two-level plan names GPT-2's blocks */
+    if (strstr(ta, "\nmultilevel: true\n")) {
+        assert_non_null(strstr(ta, "\ncheckpoints: []\n"));
+    } else {
+        assert_non_null(strstr(ta, "\ncheckpoints:\n- transformer.h."));
+        assert_non_null(strstr(ta, "--recompute-granularity full --recompute-method "));
+    }
     free(ta);
     free(tb);
     unlink(out[0]);
