@@ -110,13 +110,19 @@ static void test_none_hand_peak(void **state)
 }
 
 /* The executor's reference no-checkpoint schedule simulates to the none plan's peak,
- * on the models the zoo has. */
+ * on every kind of zoo model. */
 static void test_none_equals_reference(void **state)
 {
     (void)state;
     static const char *const models[][2] = {
         {"mlp", "depth=5,width=96,classes=7"},
         {"chain", "length=33,width=40"},
+        {"gpt2", "n_layer=2,n_head=2,n_embd=32,vocab_size=64,n_positions=32"},
+        {"llama", "num_hidden_layers=2,hidden_size=32,intermediate_size=64,"
+                  "num_attention_heads=4,num_key_value_heads=2,vocab_size=64,"
+                  "max_position_embeddings=32"},
+        {"resnet50", "classes=10"},
+        {"vgg16", "classes=10"},
     };
     for (size_t m = 0; m < sizeof models / sizeof models[0]; m++) {
         profile p;
