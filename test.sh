@@ -5,15 +5,15 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 . scripts/deps.sh
-remat_deps
+remat_deps python3-torch python3-pytest python3-yaml chromium libxml2-utils
 
 echo "== build with AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)"
 if [ ! -f build-asan/build.ninja ]; then
-  meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug >/dev/null
+  meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized >/dev/null
 fi
 ninja -C build-asan >/dev/null
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-meson test -C build-asan --print-errorlogs --num-processes "$(nproc)"
+meson test -C build-asan --print-errorlogs --num-processes "$(nproc)" --timeout-multiplier 4
 
 echo "== valgrind memcheck (build/)"
 if [ ! -f build/build.ninja ]; then
@@ -21,3 +21,6 @@ if [ ! -f build/build.ninja ]; then
 fi
 ninja -C build >/dev/null
 meson test -C build --setup valgrind --print-errorlogs --num-processes "$(nproc)" --no-suite slow
+
+echo "== contrib/pytorch (PyTorch adapter and exporter, CPU)"
+contrib/pytorch/run_tests.sh

@@ -1,4 +1,6 @@
-/* executor/alloc.c — the tracked host allocator behind every executor buffer. */
+/* executor/alloc.c — the tracked host allocator behind every executor buffer. It
+ * counts requested bytes exactly (the CPU has no allocator rounding to model), so
+ * its current/peak figures are what the schedule's memory model predicts. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +19,8 @@ void *talloc(tracked_alloc *a, int64_t bytes, bool zero)
     a->current += bytes;
     if (a->current > a->peak)
         a->peak = a->current;
+    if (a->current > a->mark_peak)
+        a->mark_peak = a->current;
     a->n_allocs++;
     return p;
 }
@@ -29,3 +33,5 @@ void tfree(tracked_alloc *a, void *p, int64_t bytes)
     a->current -= bytes;
     a->n_frees++;
 }
+
+void talloc_mark(tracked_alloc *a) { a->mark_peak = a->current; }

@@ -235,7 +235,7 @@ typedef struct model_spec {
     const char *set_key[64];
     const char *set_value[64];
     int64_t batch;        /* default 1 */
-    int64_t seq;          /* default: model's (gpt2 1024, llama 4096, mlp/chain 1) */
+    int64_t seq;          /* default: the model's n_positions / max_position_embeddings */
     int64_t image;        /* CNNs: default 224 */
     int dtype;            /* remat_dtype, or -1 for default fp32 */
     double dropout;       /* < 0: default (0) */

@@ -24,6 +24,27 @@ static const zoo_row zoo_rows[] = {
      zoo_build_chain, NULL},
     {{"mlp", "multilayer perceptron: `depth` Linear+ReLU layers of `width`, then a classifier"},
      zoo_build_mlp, NULL},
+    {{"gpt2", "GPT-2 (HF GPT2Config keys n_layer, n_head, n_embd, vocab_size, n_positions)"},
+     zoo_build_gpt2, NULL},
+    {{"gpt2-124m", "GPT-2 small: 12 layers, 12 heads, 768 wide (124,439,808 params)"},
+     zoo_build_gpt2, "gpt2-124m"},
+    {{"gpt2-350m", "GPT-2 medium: 24 layers, 16 heads, 1024 wide"}, zoo_build_gpt2, "gpt2-350m"},
+    {{"gpt2-774m", "GPT-2 large: 36 layers, 20 heads, 1280 wide"}, zoo_build_gpt2, "gpt2-774m"},
+    {{"gpt2-1.5b", "GPT-2 XL: 48 layers, 25 heads, 1600 wide"}, zoo_build_gpt2, "gpt2-1.5b"},
+    {{"llama", "Llama (HF LlamaConfig keys; RMSNorm, RoPE, SwiGLU, GQA)"}, zoo_build_llama, NULL},
+    {{"llama2-7b", "Llama 2 7B: 32 layers, 4096 wide, 11008 MLP (6,738,415,616 params)"},
+     zoo_build_llama, "llama2-7b"},
+    {{"llama2-13b", "Llama 2 13B: 40 layers, 5120 wide, 13824 MLP"}, zoo_build_llama,
+     "llama2-13b"},
+    {{"llama3-8b", "Llama 3 8B: 32 layers, 4096 wide, 14336 MLP, 8 KV heads, 128256 vocab"},
+     zoo_build_llama, "llama3-8b"},
+    {{"vgg16", "VGG-16 (torchvision layout, 138,357,544 params at 1000 classes); key classes"},
+     zoo_build_vgg16, NULL},
+    {{"resnet50", "ResNet-50 (torchvision: bottlenecks, batchnorm, downsample); key classes"},
+     zoo_build_resnet50, NULL},
+    {{"unet", "U-Net: double conv+BN+ReLU, maxpool down, upsample+conv up, concat skips; keys "
+              "depth base in_channels classes"},
+     zoo_build_unet, NULL},
 };
 
 static zoo_entry zoo_entries[sizeof zoo_rows / sizeof zoo_rows[0]];
@@ -55,6 +76,8 @@ int zoo_build(const model_spec *spec, graph *g, remat_err *err)
     int rc = row->build(&z, spec, row->preset);
     if (rc == 0 && z.rc == 0)
         rc = graph_validate(g, err);
+    if (rc == 0 && z.rc == 0)
+        graph_set_workspace(g);
     else if (rc == 0)
         rc = z.rc;
     if (rc)

@@ -4,5 +4,10 @@
 #define REMAT_PLANNER_COMMANDS_H
 
 int cmd_models(int argc, char **argv);
+int cmd_profile(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
+int cmd_simulate(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+int cmd_sweep(int argc, char **argv);
 
 #endif

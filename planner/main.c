@@ -13,6 +13,11 @@ typedef struct subcommand {
 
 static const subcommand subcommands[] = {
     {"models", cmd_models, "list the model zoo"},
+    {"profile", cmd_profile, "per-op bytes, FLOPs and time of a model"},
+    {"plan", cmd_plan, "choose checkpoints under a memory budget"},
+    {"simulate", cmd_simulate, "memory timeline of a plan and what is live at its peak"},
+    {"report", cmd_report, "one HTML page: profile, plans, memory timeline, Pareto plot"},
+    {"sweep", cmd_sweep, "every solver over a range of budgets: CSV, Pareto SVG, table"},
 };
 
 static void usage(FILE *f)

@@ -134,101 +134,144 @@ void profile_compute_totals(profile *p)
     }
 }
 
-/* Module rows: every proper prefix of an op's module path that ends at a numbered
- * block ("transformer.h.3") or one level below it ("transformer.h.3.attn"), plus
- * top-level modules without a block number (transformer.wte, lm_head). A prefix is
- * emitted once, over the contiguous op range that shares it. */
-static int module_depth_prefix(const char *path, int level, char *buf, size_t n)
+/* Module rows (docs/profile-format.md). A module path is cut into dot-separated
+ * components; the first all-digit component marks a numbered block
+ * ("transformer.h.3", "model.layers.7", "layer2.1", "features.5"). Each op belongs
+ * to at most two rows: its block (the path up to and including that component)
+ * and its sub-block (one component more: "transformer.h.3.attn",
+ * "transformer.h.3.ln_1"), when its path is that deep. An op whose path has no
+ * numbered component belongs to one row, its own full path ("transformer.wte",
+ * "lm_head", "loss"). A row's numbers are sums over its ops, except saved_bytes:
+ * the distinct activation/extra tensors its ops' backward reads, each once (so a
+ * block's row includes its input, read by its first op). */
+static int module_level_name(const char *path, int level, char *buf, size_t n)
 {
-    /* level 0: up to and including the first all-digit component; level 1: one more */
-    const char *p = path;
-    int comps = 0, block_at = -1;
-    const char *cuts[16];
+    size_t len = strlen(path), end;
+    int comp = 0, block_at = -1;
+    size_t comp_end[64];
     int nc = 0;
-    while (*p && nc < 16) {
-        const char *dot = strchr(p, '.');
-        size_t len = dot ? (size_t)(dot - p) : strlen(p);
-        bool digits = len > 0;
-        for (size_t i = 0; i < len; i++)
-            digits = digits && p[i] >= '0' && p[i] <= '9';
-        cuts[nc++] = p + len;
-        if (digits && block_at < 0)
-            block_at = comps;
-        comps++;
-        if (!dot)
-            break;
-        p = dot + 1;
+    for (size_t i = 0; i <= len && nc < 64; i++) {
+        if (path[i] == '.' || path[i] == 0) {
+            size_t start = nc ? comp_end[nc - 1] + 1 : 0;
+            bool digits = i > start;
+            for (size_t k = start; k < i; k++)
+                digits = digits && path[k] >= '0' && path[k] <= '9';
+            if (digits && block_at < 0)
+                block_at = comp;
+            comp_end[nc++] = i;
+            comp++;
+        }
     }
-    int want = block_at < 0 ? (level == 0 ? 1 : -1) : block_at + 1 + level;
-    if (want <= 0 || want > nc || (want == nc && level == 1))
+    if (block_at < 0) {
+        if (level != 0)
+            return -1;
+        end = len;
+    } else {
+        int want = block_at + level; /* component index of the row's last component */
+        if (want >= nc)
+            return -1;
+        end = comp_end[want];
+    }
+    if (end == 0 || end + 1 > n)
         return -1;
-    if (block_at < 0 && want == nc && nc > 1)
-        want = nc - 1 > 0 ? nc - 1 : nc;
-    size_t len = (size_t)(cuts[want - 1] - path);
-    if (len + 1 > n)
-        return -1;
-    memcpy(buf, path, len);
-    buf[len] = 0;
+    memcpy(buf, path, end);
+    buf[end] = 0;
     return 0;
+}
+
+static uint64_t fnv1a(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static int module_cmp(const void *a, const void *b)
+{
+    const module_profile *x = a, *y = b;
+    if (x->first_op != y->first_op)
+        return x->first_op < y->first_op ? -1 : 1;
+    if (x->last_op != y->last_op)
+        return x->last_op > y->last_op ? -1 : 1;
+    size_t lx = strlen(x->name), ly = strlen(y->name);
+    if (lx != ly)
+        return lx < ly ? -1 : 1;
+    return strcmp(x->name, y->name);
 }
 
 int profile_modules(const profile *p, module_profile **out, int *n, remat_err *err)
 {
-    int cap = 64, cnt = 0;
-    module_profile *m = malloc((size_t)cap * sizeof *m);
-    if (!m)
-        return remat_fail(err, -ENOMEM, "out of memory");
-    char buf[512];
-    for (int level = 0; level < 2; level++) {
-        int open = -1;
-        for (int i = 0; i < p->g.n_ops; i++) {
-            const char *mod = p->g.ops[i].module;
-            if (module_depth_prefix(mod, level, buf, sizeof buf) != 0) {
-                open = -1;
+    const graph *g = &p->g;
+    int n_ops = g->n_ops, cap = 2 * n_ops + 1, cnt = 0;
+    int hcap = 16;
+    while (hcap < 2 * cap)
+        hcap *= 2;
+    module_profile *m = calloc((size_t)cap, sizeof *m);
+    int *rowof = malloc(2 * ((size_t)n_ops + 1) * sizeof *rowof);
+    int *hash = malloc((size_t)hcap * sizeof *hash);
+    int *stamp = malloc(((size_t)g->n_tensors + 1) * sizeof *stamp);
+    int rc = 0;
+    if (!m || !rowof || !hash || !stamp) {
+        rc = remat_fail(err, -ENOMEM, "out of memory");
+        goto done;
+    }
+    for (int h = 0; h < hcap; h++)
+        hash[h] = -1;
+    char buf[1024];
+    for (int i = 0; i < n_ops; i++) {
+        for (int level = 0; level < 2; level++) {
+            rowof[2 * i + level] = -1;
+            if (module_level_name(g->ops[i].module, level, buf, sizeof buf) != 0)
                 continue;
-            }
-            if (open >= 0 && strcmp(m[open].name, buf) == 0 && m[open].last_op == i - 1) {
-                m[open].last_op = i;
-            } else {
-                if (cnt == cap) {
-                    cap *= 2;
-                    module_profile *q = realloc(m, (size_t)cap * sizeof *m);
-                    if (!q) {
-                        profile_free_modules(m, cnt);
-                        return remat_fail(err, -ENOMEM, "out of memory");
-                    }
-                    m = q;
+            uint64_t h = fnv1a(buf) & (uint64_t)(hcap - 1);
+            while (hash[h] >= 0 && strcmp(m[hash[h]].name, buf) != 0)
+                h = (h + 1) & (uint64_t)(hcap - 1);
+            int k = hash[h];
+            if (k < 0) {
+                k = cnt++;
+                hash[h] = k;
+                m[k].name = strdup(buf);
+                if (!m[k].name) {
+                    rc = remat_fail(err, -ENOMEM, "out of memory");
+                    goto done;
                 }
-                memset(&m[cnt], 0, sizeof m[cnt]);
-                m[cnt].name = strdup(buf);
-                if (!m[cnt].name) {
-                    profile_free_modules(m, cnt);
-                    return remat_fail(err, -ENOMEM, "out of memory");
-                }
-                m[cnt].first_op = m[cnt].last_op = i;
-                open = cnt++;
+                m[k].first_op = i;
             }
+            m[k].last_op = i;
+            rowof[2 * i + level] = k;
+            const op_profile *r = &p->ops[i];
+            m[k].flops_fwd += r->flops_fwd;
+            m[k].flops_bwd += r->flops_bwd;
+            m[k].time_fwd_s += r->time_fwd_s;
+            m[k].time_bwd_s += r->time_bwd_s;
         }
     }
-    /* sort by first op, parents (longer ranges) before children */
-    for (int i = 1; i < cnt; i++) {
-        module_profile v = m[i];
-        int j = i - 1;
-        while (j >= 0 && (m[j].first_op > v.first_op ||
-                          (m[j].first_op == v.first_op && m[j].last_op < v.last_op))) {
-            m[j + 1] = m[j];
-            j--;
-        }
-        m[j + 1] = v;
-    }
+    for (int t = 0; t < g->n_tensors; t++)
+        stamp[t] = -1;
     for (int k = 0; k < cnt; k++) {
         for (int i = m[k].first_op; i <= m[k].last_op; i++) {
-            m[k].saved_bytes += p->ops[i].saved_bytes;
-            m[k].flops_fwd += p->ops[i].flops_fwd;
-            m[k].flops_bwd += p->ops[i].flops_bwd;
-            m[k].time_fwd_s += p->ops[i].time_fwd_s;
-            m[k].time_bwd_s += p->ops[i].time_bwd_s;
+            if (rowof[2 * i] != k && rowof[2 * i + 1] != k)
+                continue;
+            const graph_op *o = &g->ops[i];
+            for (int s = 0; s < o->n_saved; s++) {
+                int t = o->saved[s];
+                const graph_tensor *tt = &g->tensors[t];
+                if ((tt->role == ROLE_ACT || tt->role == ROLE_EXTRA) && stamp[t] != k) {
+                    stamp[t] = k;
+                    m[k].saved_bytes += tt->bytes;
+                }
+            }
         }
+    }
+    qsort(m, (size_t)cnt, sizeof *m, module_cmp);
+done:
+    free(rowof);
+    free(hash);
+    free(stamp);
+    if (rc) {
+        profile_free_modules(m, cnt);
+        return rc;
     }
     *out = m;
     *n = cnt;

@@ -77,4 +77,16 @@ void profile_free_modules(module_profile *m, int n);
 
 void profile_free(profile *p);
 
+#include "config.h"
+#if HAVE_CUDA
+/* `remat profile --measure cuda` (profiler/cupti.cu): times every op's forward and
+ * backward kernels on CUDA device 0 with the CUPTI Activity API (one op at a time on
+ * synthetic data, median of `repeats` after one warm-up), reads per-op FLOPs from
+ * CUPTI's range profiler counters where profiling is permitted (else keeps the
+ * analytic FLOPs and says why in device_desc), sets source cuda, target (the device
+ * table's name for the GPU, else the GPU's name) and device_desc, and recomputes the
+ * totals. Returns 0, -ENODEV ("no CUDA device found ...") or another -errno. */
+int profile_measure_cuda(profile *p, int repeats, remat_err *err);
+#endif
+
 #endif

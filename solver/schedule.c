@@ -16,7 +16,11 @@ int schedule_push(schedule *s, ins_kind kind, int arg, unsigned flags)
         s->ins = q;
         s->cap = nc;
     }
-    s->ins[s->n++] = (sched_ins){(uint8_t)kind, (uint8_t)flags, arg};
+    sched_ins *x = &s->ins[s->n++];
+    memset(x, 0, sizeof *x); /* padding too: schedules are compared with memcmp */
+    x->kind = (uint8_t)kind;
+    x->flags = (uint8_t)flags;
+    x->arg = arg;
     return 0;
 }
 

@@ -84,6 +84,14 @@ typedef struct chain {
 int chain_build(const profile *p, chain *c, remat_err *err);
 void chain_free(chain *c);
 
+/* Merges consecutive stages that belong to the same numbered block (the module
+ * path up to its first all-digit component: transformer.h.3, model.layers.3,
+ * layers.3), so that two-level plans name modules a trainer can wrap. A stage
+ * outside any numbered block is left alone. Returns 0 or -ENOMEM. */
+int chain_coarsen_blocks(const profile *p, chain *c);
+/* Whether the stage lies in a numbered block (see chain_coarsen_blocks). */
+bool chain_stage_in_block(const chain_stage *s);
+
 /* ---------------------------------------------------------------- schedule */
 
 typedef enum ins_kind { INS_FWD = 0, INS_BWD, INS_FREE, INS_FREE_GRAD, INS_OPT } ins_kind;
@@ -136,6 +144,11 @@ typedef struct sim_result {
     int recompute_forwards;  /* FWD instructions flagged INS_RECOMPUTE */
     int n_live_at_peak;
     live_entry *live_at_peak;/* everything dynamic live at the peak, largest first */
+    /* per-instruction breakdown (n each): live_after = act_after + grad_after;
+     * peak_during = max(live before, live_after + tmp_during) */
+    int64_t *act_after;      /* activations and extras live after instruction i */
+    int64_t *grad_after;     /* activation gradients live after instruction i */
+    int64_t *tmp_during;     /* temporaries (ws_fwd / ws_bwd) held during instruction i */
 } sim_result;
 
 /* Runs the schedule on the memory model. Checks it too: use of a tensor that is

@@ -27,4 +27,29 @@ int solve_dp(const profile *p, const mem_config *mc, solver_kind k, const solver
 int solve_ilp(const profile *p, const mem_config *mc, const solver_opts *o, bool lp_round,
               const plan *seed, plan *out, remat_err *err);
 
+/* ---- shared helpers of the chain solvers (solver/chain.c, solver/lower.c) ---- */
+
+/* The longest common module path (at a component boundary) of ops first..last, or
+ * "<first op's module>..<last op's module>" when they share none. Malloc'ed; NULL
+ * when out of memory. */
+char *chain_common_module(const graph *g, int first_op, int last_op);
+
+/* A two-level plan on the chain: start[s] = 1 when stage s begins a segment
+ * (start[0] = 1), rec[s] = 1 when stage s belongs to a segment that keeps only its
+ * input and is recomputed once right before its backward. Lowers it: forward every
+ * op; then, segment by segment from the last, the recomputation (if rec) and the
+ * backward of its ops in reverse; then OPT; finalized. Returns 0 or -errno. */
+int lower_two_level(const graph *g, const chain *c, const unsigned char *start,
+                    const unsigned char *rec, schedule *out, remat_err *err);
+
+/* Simulates s and returns its peak (static included) in *peak and its recompute time
+ * in *recompute_s. Returns 0 or -errno. */
+int sched_peak(const profile *p, const mem_config *mc, const schedule *s, int64_t *peak,
+               double *recompute_s, remat_err *err);
+
+/* The least dynamic+static bytes the dp solver's cost model needs (the strategy
+ * that holds only the chain's input and recomputes from it), static included.
+ * solver_min_budget starts its search there. Returns 0 or -errno. */
+int dp_model_min_bytes(const profile *p, const mem_config *mc, int64_t *out, remat_err *err);
+
 #endif
