@@ -193,15 +193,6 @@ static int run_solver(const profile *p, const mem_config *mc, solver_kind k, con
     int rc = chain_build(p, &c, err);
     if (rc)
         return rc;
-    /* two-level plans are what trainers apply by module: cut them at block
-     * boundaries; dp keeps the finest chain (its plans need our executor anyway) */
-    if (k == SOLVER_FULL || k == SOLVER_SQRT || k == SOLVER_GREEDY || k == SOLVER_SEGMENT) {
-        rc = chain_coarsen_blocks(p, &c);
-        if (rc) {
-            chain_free(&c);
-            return remat_fail(err, rc, "out of memory");
-        }
-    }
     if (k == SOLVER_SEGMENT || k == SOLVER_DP)
         rc = solve_dp(p, mc, k, o, &c, out, err);
     else
@@ -323,7 +314,8 @@ static int feasible_at(const profile *p, const mem_config *mc, solver_kind k, co
     int rc = solver_plan(p, mc, k, &ob, &t, NULL, err);
     plan_free(&t);
     *ok = rc == 0;
-    return rc == -ENOSPC ? 0 : rc;
+    /* out of time at this budget (ilp, lp-round): not reached within the limits */
+    return rc == -ENOSPC || rc == -ETIMEDOUT ? 0 : rc;
 }
 
 int solver_min_budget(const profile *p, const mem_config *mc, solver_kind k,
@@ -345,6 +337,16 @@ int solver_min_budget(const profile *p, const mem_config *mc, solver_kind k,
             *out = t.pred.peak_bytes;
         plan_free(&t);
         return rc;
+    }
+    /* ilp starts from the best chain plan at its budget (the MIP start), so it
+     * reaches every budget dp reaches: report dp's minimum, a budget it is sure to
+     * meet. It may reach lower ones; proving it would take one MIP solve per probe,
+     * each up to the time limit. (lp-round has no MIP start: it is bisected below,
+     * a probe that runs out of time counting as not reached.) */
+    if (k == SOLVER_ILP) {
+        solver_opts od = *o;
+        od.budget_bytes = 0;
+        return solver_min_budget(p, mc, SOLVER_DP, &od, out, err);
     }
     /* budget-driven: bisection between static memory and the no-checkpoint peak,
      * both solvers' families include storing everything */
