@@ -26,17 +26,23 @@ $R models
 
 step "profile GPT-2 124M, batch 8 x 1024 tokens, bf16, dropout 0.1 (analytic, H100)"
 $R profile $GPT2 -o out/gpt2-profile.yaml
-$R profile --profile out/gpt2-profile.yaml --format table | head -12
+$R profile --profile out/gpt2-profile.yaml --format table > out/gpt2-profile.txt
+head -n 12 out/gpt2-profile.txt
 
 step "every solver under a 4 GB budget"
 $R plan --profile out/gpt2-profile.yaml --budget 4GB --compare
 
-step "the dp plan under 4 GB -> out/gpt2-plan.yaml"
+step "the dp plan under 4 GB (may be multi-level: our executor runs it) -> out/gpt2-plan.yaml"
 $R plan --profile out/gpt2-profile.yaml --budget 4GB --solver dp -o out/gpt2-plan.yaml
-grep -A8 '^trainers:' out/gpt2-plan.yaml | head -9
+sed -n '/^checkpoints:/,/^  huggingface:/p' out/gpt2-plan.yaml
 
-step "simulate it"
-$R simulate --plan out/gpt2-plan.yaml | tail -25
+step "the best plan a trainer can apply by module (segment) -> out/gpt2-plan-segment.yaml"
+$R plan --profile out/gpt2-profile.yaml --budget 4GB --solver segment -o out/gpt2-plan-segment.yaml
+sed -n '/^checkpoints:/,/^schedule:/p' out/gpt2-plan-segment.yaml | grep -v '^    - '
+
+step "simulate the dp plan"
+$R simulate --plan out/gpt2-plan.yaml > out/gpt2-simulate.txt
+tail -n 25 out/gpt2-simulate.txt
 
 step "validate on the CPU: a 4-layer GPT-2 (fp32) under a 24 MiB budget"
 $R plan $TINY --budget 24MiB --solver dp -o out/tiny-plan.yaml

@@ -30,7 +30,7 @@ ROOT = os.path.dirname(HERE)
 
 # name, zoo model, --set, batch, seq
 CONFIGS = [
-    ("gpt2 tiny", "gpt2", "n_layer=2,n_embd=128,n_head=4,vocab_size=1024", 4, 64),
+    ("gpt2 tiny", "gpt2", "n_layer=4,n_head=4,n_embd=128,vocab_size=512,n_positions=128", 4, 128),
     ("gpt2-124m", "gpt2-124m", "", 4, 64),
 ]
 

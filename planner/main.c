@@ -18,6 +18,7 @@ static const subcommand subcommands[] = {
     {"simulate", cmd_simulate, "memory timeline of a plan and what is live at its peak"},
     {"report", cmd_report, "one HTML page: profile, plans, memory timeline, Pareto plot"},
     {"sweep", cmd_sweep, "every solver over a range of budgets: CSV, Pareto SVG, table"},
+    {"validate", cmd_validate, "run the training step under a plan and check the prediction"},
 };
 
 static void usage(FILE *f)

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "reports/reports.h"
@@ -27,6 +28,16 @@ int report_write_atomic(const char *path, report_writer write, void *ctx, remat_
         int e = errno;
         free(tmp);
         return remat_fail(err, -e, "%s: cannot create: %s", path, strerror(e));
+    }
+    /* mkstemp creates 0600; give the file the mode open(2) would (0666 & ~umask) */
+    mode_t um = umask(0);
+    umask(um);
+    if (fchmod(fd, 0666 & ~um) != 0) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        free(tmp);
+        return remat_fail(err, -e, "%s: %s", path, strerror(e));
     }
     FILE *f = fdopen(fd, "w");
     if (!f) {

@@ -10,6 +10,9 @@
  *          B = sqrt(x*y) and a grid on [B/sqrt2, B*sqrt2] (plus B = infinity, no
  *          checkpoint); the plan kept is the one with the least recompute time whose
  *          simulated peak fits the budget.
+ * Segments are cut only where a trainer unit begins (chain_unit_starts: the stages
+ * of one module, e.g. both halves of a transformer block, stay together), so each
+ * plan is what wrapping those modules in checkpoint does. "Stage" above means unit.
  * In every plan the last segment (the one holding the loss) is stored, never
  * recomputed: it runs its backward right after its forward, so recomputing it would
  * cost time and save nothing. */
@@ -32,15 +35,15 @@ static void store_last_segment(const chain *c, const unsigned char *start, unsig
 
 /* Chen's greedy pass for threshold B: fills start/rec; *x_out = bytes of stored
  * boundaries, *y_out = largest segment total. */
-static void greedy_pass(const chain *c, double B, unsigned char *start, unsigned char *rec,
-                        double *x_out, double *y_out)
+static void greedy_pass(const chain *c, const unsigned char *unit, double B,
+                        unsigned char *start, unsigned char *rec, double *x_out, double *y_out)
 {
     double temp = 0, x = 0, y = 0;
     memset(start, 0, (size_t)c->n);
     start[0] = 1;
     for (int s = 0; s < c->n; s++) {
         temp += (double)c->st[s].xbar;
-        if (s + 1 < c->n && temp > B) {
+        if (s + 1 < c->n && unit[s + 1] && temp > B) {
             start[s + 1] = 1;
             x += (double)c->st[s + 1].x;
             if (temp > y)
@@ -58,7 +61,8 @@ static void greedy_pass(const chain *c, double B, unsigned char *start, unsigned
 }
 
 static int greedy(const profile *p, const mem_config *mc, const solver_opts *o, const chain *c,
-                  unsigned char *start, unsigned char *rec, schedule *best, remat_err *err)
+                  const unsigned char *unit, unsigned char *start, unsigned char *rec,
+                  schedule *best, remat_err *err)
 {
     const graph *g = &p->g;
     unsigned char *bs = malloc((size_t)c->n), *br = malloc((size_t)c->n);
@@ -68,7 +72,7 @@ static int greedy(const profile *p, const mem_config *mc, const solver_opts *o, 
         return remat_fail(err, -ENOMEM, "out of memory");
     }
     double x, y;
-    greedy_pass(c, 0.0, start, rec, &x, &y);
+    greedy_pass(c, unit, 0.0, start, rec, &x, &y);
     double B0 = sqrt(x * y);
     /* candidates: B = 0, 11 points geometrically spaced on [B0/sqrt2, B0*sqrt2], and
      * B = infinity (no checkpoint: the plan when the budget allows everything) */
@@ -83,7 +87,7 @@ static int greedy(const profile *p, const mem_config *mc, const solver_opts *o, 
     int64_t best_peak = 0;
     int rc = 0;
     for (int k = 0; k <= GRID + 1 && !rc; k++) {
-        greedy_pass(c, cand[k], start, rec, &x, &y);
+        greedy_pass(c, unit, cand[k], start, rec, &x, &y);
         schedule s;
         rc = lower_two_level(g, c, start, rec, &s, err);
         if (rc)
@@ -124,48 +128,57 @@ int solve_baseline(const profile *p, const mem_config *mc, solver_kind k, const 
 {
     const graph *g = &p->g;
     unsigned char *start = calloc((size_t)c->n, 1), *rec = calloc((size_t)c->n, 1);
-    if (!start || !rec) {
+    unsigned char *unit = calloc((size_t)c->n, 1);
+    if (!start || !rec || !unit) {
         free(start);
         free(rec);
+        free(unit);
         return remat_fail(err, -ENOMEM, "out of memory");
     }
+    chain_unit_starts(c, unit);
     int rc = 0;
     start[0] = 1;
     switch (k) {
     case SOLVER_NONE:
         break;
     case SOLVER_FULL: {
-        /* HF gradient_checkpointing / Megatron full recompute: every numbered block
-         * (every stage when the model has none) keeps only its input */
+        /* HF gradient_checkpointing / Megatron full recompute: every unit of a
+         * numbered block (every unit when the model has none) keeps only its input;
+         * the embedding and the head are not wrapped */
         bool any_block = false;
         for (int s = 0; s < c->n; s++)
             any_block = any_block || chain_stage_in_block(&c->st[s]);
         for (int s = 0; s < c->n; s++) {
-            start[s] = 1;
+            start[s] = unit[s];
             rec[s] = !any_block || chain_stage_in_block(&c->st[s]);
         }
         store_last_segment(c, start, rec);
         break;
     }
     case SOLVER_SQRT: {
-        int len = (int)lround(sqrt((double)c->n));
+        int units = 0;
+        for (int s = 0; s < c->n; s++)
+            units += unit[s];
+        int len = (int)lround(sqrt((double)units));
         if (len < 1)
             len = 1;
-        for (int s = 0; s < c->n; s++) {
-            start[s] = s % len == 0;
+        for (int s = 0, u = -1; s < c->n; s++) {
+            u += unit[s];
+            start[s] = unit[s] && u % len == 0;
             rec[s] = 1;
         }
         store_last_segment(c, start, rec);
         break;
     }
     case SOLVER_GREEDY:
-        rc = greedy(p, mc, o, c, start, rec, &out->sched, err);
+        rc = greedy(p, mc, o, c, unit, start, rec, &out->sched, err);
         if (rc == -ENOSPC)
             snprintf(out->status, sizeof out->status, "infeasible");
         if (!rc)
             snprintf(out->status, sizeof out->status, "feasible");
         free(start);
         free(rec);
+        free(unit);
         return rc;
     default:
         rc = remat_fail(err, -EINVAL, "solver %s is not a baseline", solver_name(k));
@@ -175,6 +188,7 @@ int solve_baseline(const profile *p, const mem_config *mc, solver_kind k, const 
         rc = lower_two_level(g, c, start, rec, &out->sched, err);
     free(start);
     free(rec);
+    free(unit);
     if (!rc)
         snprintf(out->status, sizeof out->status, "%s", k == SOLVER_NONE ? "optimal" : "feasible");
     return rc;

@@ -52,6 +52,12 @@ char *chain_common_module(const graph *g, int first_op, int last_op)
     return s;
 }
 
+void chain_unit_starts(const chain *c, unsigned char *u)
+{
+    for (int s = 0; s < c->n; s++)
+        u[s] = s == 0 || strcmp(c->st[s].module, c->st[s - 1].module) != 0;
+}
+
 void chain_free(chain *c)
 {
     if (!c)
@@ -179,43 +185,3 @@ static size_t block_prefix(const char *m)
 }
 
 bool chain_stage_in_block(const chain_stage *s) { return block_prefix(s->module) > 0; }
-
-int chain_coarsen_blocks(const profile *p, chain *c)
-{
-    const graph *g = &p->g;
-    int w = 0;
-    for (int r = 0; r < c->n; r++) {
-        chain_stage *cur = &c->st[r];
-        if (w > 0) {
-            chain_stage *prev = &c->st[w - 1];
-            size_t a = block_prefix(prev->module), b = block_prefix(cur->module);
-            if (a > 0 && a == b && strncmp(prev->module, cur->module, a) == 0) {
-                /* merge cur into prev: recompute the quantities over the union */
-                prev->last_op = cur->last_op;
-                prev->out_tensor = cur->out_tensor;
-                prev->uf += cur->uf;
-                prev->ub += cur->ub;
-                prev->xbar += cur->xbar;
-                if (cur->tmp_fwd > prev->tmp_fwd)
-                    prev->tmp_fwd = cur->tmp_fwd;
-                if (cur->tmp_bwd > prev->tmp_bwd)
-                    prev->tmp_bwd = cur->tmp_bwd;
-                char *m = chain_common_module(g, prev->first_op, prev->last_op);
-                if (!m)
-                    return -ENOMEM;
-                free(prev->module);
-                prev->module = m;
-                free(cur->module);
-                cur->module = NULL;
-                continue;
-            }
-        }
-        if (w != r) {
-            c->st[w] = *cur;
-            cur->module = NULL;
-        }
-        w++;
-    }
-    c->n = w;
-    return 0;
-}

@@ -15,11 +15,14 @@
  *
  * `segment`: the optimal two-level plan — a partition of the chain into segments,
  * each either storing everything or keeping only its input and being recomputed once
- * right before its backward (what torch.utils.checkpoint, HF and Megatron express).
- * Exact dynamic programming over segment boundaries with Pareto fronts of (bytes
- * held by earlier segments, recompute time); the cheapest plan of the two-level
- * baselines (none, full, sqrt, greedy) is kept when it is better, so segment is never
- * worse than any of them.
+ * right before its backward (what torch.utils.checkpoint, HF and Megatron express);
+ * segments begin only where a trainer unit (a module: chain_unit_starts) begins.
+ * Dynamic programming over segment boundaries in exact bytes of the model: at each
+ * boundary, the Pareto front of (bytes held by earlier segments, recompute time),
+ * bucketed by held bytes into at most 2048 buckets (fewer for very long chains, to
+ * keep O(n^2 * buckets) work near 1e8). The cheapest plan of the two-level baselines
+ * (none, full, sqrt, greedy) is kept when it is better, so segment is never worse
+ * than any of them.
  *
  * `dp`: Rotor's multi-level DP for heterogeneous chains (Beaumont et al. 2019).
  * OPT(m, i, l) = least time to back-propagate stages i..l with X_i held by the caller
@@ -296,8 +299,8 @@ typedef struct seg_state {
 
 /* Two-level DP under dynamic memory M (model bytes). Fills start/rec; returns 0,
  * -ENOSPC or -ENOMEM. */
-static int segment_dp(const chain_model *m, int64_t M, unsigned char *start, unsigned char *rec,
-                      double *cost_out)
+static int segment_dp(const chain_model *m, const unsigned char *unit, int64_t M,
+                      unsigned char *start, unsigned char *rec, double *cost_out)
 {
     const int L = m->n;
     int nb = (int)(1e8 / ((double)L * L));
@@ -358,6 +361,8 @@ static int segment_dp(const chain_model *m, int64_t M, unsigned char *start, uns
             const int b = live[k];
             const seg_state st = bs[(size_t)i * nb + b];
             for (int j = i; j < L; j++) {
+                if (j + 1 < L && !unit[j + 1])
+                    continue; /* segments end where a trainer unit ends */
                 if (st.held + pk_s[j] <= M) {
                     int64_t h = st.held + hold_s[j];
                     OFFER(j + 1, h, st.cost, i, b, 0);
@@ -468,15 +473,18 @@ static int segment_search(const profile *p, const mem_config *mc, const solver_o
     if (rc)
         return rc;
     unsigned char *start = calloc((size_t)c->n, 1), *rec = calloc((size_t)c->n, 1);
-    if (!start || !rec) {
+    unsigned char *unit = calloc((size_t)c->n, 1);
+    if (!start || !rec || !unit) {
         free(start);
         free(rec);
+        free(unit);
         return remat_fail(err, -ENOMEM, "out of memory");
     }
+    chain_unit_starts(c, unit);
     int64_t Mi = M;
     for (int attempt = 0; attempt < 6 && Mi >= 0 && !rc; attempt++) {
         double cost;
-        int r = segment_dp(m, Mi, start, rec, &cost);
+        int r = segment_dp(m, unit, Mi, start, rec, &cost);
         if (r == -ENOSPC)
             break;
         if (r) {
@@ -495,6 +503,7 @@ static int segment_search(const profile *p, const mem_config *mc, const solver_o
     }
     free(start);
     free(rec);
+    free(unit);
     return rc;
 }
 

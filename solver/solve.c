@@ -55,12 +55,14 @@ static char *segment_name(const chain *c, int a, int b)
     return r;
 }
 
-/* From a finalized chain schedule: multilevel when some op runs forward three or
- * more times; otherwise every run of recomputations (until the next backward) is
- * one checkpointed segment, named by its stages' module, listed in forward order. */
+/* From a finalized chain schedule: multilevel (only our executor runs it) when some
+ * op runs forward three or more times or a recomputed segment cuts through a trainer
+ * unit; otherwise every run of recomputations (until the next backward) is one
+ * checkpointed segment, named by its stages' module, listed in forward order. */
 static int derive_summary(const graph *g, const chain *c, plan *pl)
 {
     int rc = 0;
+    unsigned char *unit = NULL;
     int *op_stage = malloc((size_t)g->n_ops * sizeof *op_stage);
     int *runs = calloc((size_t)g->n_ops, sizeof *runs);
     int *seg_a = malloc((size_t)(c->n + 1) * sizeof *seg_a);
@@ -101,6 +103,19 @@ static int derive_summary(const graph *g, const chain *c, plan *pl)
     }
     if (pl->multilevel || nseg == 0)
         goto done;
+    /* a segment that does not begin and end at trainer-unit boundaries (half a
+     * block) cannot be expressed by wrapping modules: only our executor runs it */
+    unit = malloc((size_t)c->n);
+    if (!unit) {
+        rc = -ENOMEM;
+        goto done;
+    }
+    chain_unit_starts(c, unit);
+    for (int k = 0; k < nseg; k++)
+        if (!unit[seg_a[k]] || (seg_b[k] + 1 < c->n && !unit[seg_b[k] + 1]))
+            pl->multilevel = true;
+    if (pl->multilevel)
+        goto done;
     pl->checkpoints = calloc((size_t)nseg, sizeof *pl->checkpoints);
     if (!pl->checkpoints) {
         rc = -ENOMEM;
@@ -118,6 +133,7 @@ static int derive_summary(const graph *g, const chain *c, plan *pl)
             pl->checkpoints[pl->n_checkpoints++] = name;
     }
 done:
+    free(unit);
     free(op_stage);
     free(runs);
     free(seg_a);
@@ -177,15 +193,6 @@ static int run_solver(const profile *p, const mem_config *mc, solver_kind k, con
     int rc = chain_build(p, &c, err);
     if (rc)
         return rc;
-    /* two-level plans are what trainers apply by module: cut them at block
-     * boundaries; dp keeps the finest chain (its plans need our executor anyway) */
-    if (k == SOLVER_FULL || k == SOLVER_SQRT || k == SOLVER_GREEDY || k == SOLVER_SEGMENT) {
-        rc = chain_coarsen_blocks(p, &c);
-        if (rc) {
-            chain_free(&c);
-            return remat_fail(err, rc, "out of memory");
-        }
-    }
     if (k == SOLVER_SEGMENT || k == SOLVER_DP)
         rc = solve_dp(p, mc, k, o, &c, out, err);
     else

@@ -84,12 +84,8 @@ typedef struct chain {
 int chain_build(const profile *p, chain *c, remat_err *err);
 void chain_free(chain *c);
 
-/* Merges consecutive stages that belong to the same numbered block (the module
- * path up to its first all-digit component: transformer.h.3, model.layers.3,
- * layers.3), so that two-level plans name modules a trainer can wrap. A stage
- * outside any numbered block is left alone. Returns 0 or -ENOMEM. */
-int chain_coarsen_blocks(const profile *p, chain *c);
-/* Whether the stage lies in a numbered block (see chain_coarsen_blocks). */
+/* Whether the stage lies in a numbered block: its module path has an all-digit
+ * component (transformer.h.3, model.layers.3, layers.3). */
 bool chain_stage_in_block(const chain_stage *s);
 
 /* ---------------------------------------------------------------- schedule */

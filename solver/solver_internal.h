@@ -34,6 +34,12 @@ int solve_ilp(const profile *p, const mem_config *mc, const solver_opts *o, bool
  * when out of memory. */
 char *chain_common_module(const graph *g, int first_op, int last_op);
 
+/* Trainer units: maximal runs of consecutive stages with the same module path (the
+ * two halves of a transformer block are one unit, `transformer.h.3`). u[s] = 1 when
+ * stage s begins a unit. Two-level plans cut segments only at unit starts, so every
+ * checkpointed segment is one module or a run of whole modules a trainer can wrap. */
+void chain_unit_starts(const chain *c, unsigned char *u);
+
 /* A two-level plan on the chain: start[s] = 1 when stage s begins a segment
  * (start[0] = 1), rec[s] = 1 when stage s belongs to a segment that keeps only its
  * input and is recomputed once right before its backward. Lowers it: forward every

@@ -4,7 +4,9 @@
  * simulator's prediction byte for byte, the per-instruction live and high-point
  * bytes equal the predicted timeline, the static part equals static_memory(), and
  * the gradients and loss are bitwise identical to the run without checkpointing.
- * Solvers not built in this tree (-ENOTSUP) are skipped. */
+ * Solvers not built in this tree (-ENOTSUP) are skipped. GPT-2 and Llama come both
+ * from the zoo and from the hand-built test graphs (tgraphs.c); the zoo's U-Net
+ * covers conv2d, batchnorm, maxpool, upsample and concat. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -201,6 +203,72 @@ static void test_llama(void **state)
     assert_true(check_model(&g) >= 4);
 }
 
+static void test_zoo_gpt2(void **state)
+{
+    (void)state;
+    graph g;
+    zoo(&g, "gpt2", "n_layer=3,n_head=2,n_embd=16,vocab_size=32,n_positions=8", 2, 8);
+    assert_true(check_model(&g) >= 4);
+}
+
+static void test_zoo_gpt2_dropout(void **state)
+{
+    (void)state;
+    model_spec sp;
+    memset(&sp, 0, sizeof sp);
+    sp.name = "gpt2";
+    sp.batch = 1;
+    sp.seq = 6;
+    sp.dtype = -1;
+    sp.dropout = 0.1;
+    sp.set_key[0] = "n_layer";
+    sp.set_value[0] = "2";
+    sp.set_key[1] = "n_embd";
+    sp.set_value[1] = "8";
+    sp.set_key[2] = "n_head";
+    sp.set_value[2] = "2";
+    sp.set_key[3] = "vocab_size";
+    sp.set_value[3] = "16";
+    sp.n_set = 4;
+    graph g;
+    remat_err e;
+    assert_int_equal(zoo_build(&sp, &g, &e), 0);
+    assert_true(check_model(&g) >= 4);
+}
+
+static void test_zoo_llama(void **state)
+{
+    (void)state;
+    graph g;
+    zoo(&g, "llama",
+        "num_hidden_layers=3,num_attention_heads=4,num_key_value_heads=2,hidden_size=16,"
+        "intermediate_size=24,vocab_size=32,tie_word_embeddings=1",
+        2, 6);
+    assert_true(check_model(&g) >= 4);
+}
+
+static void test_zoo_unet(void **state)
+{
+    (void)state;
+    model_spec sp;
+    memset(&sp, 0, sizeof sp);
+    sp.name = "unet";
+    sp.batch = 2;
+    sp.image = 8;
+    sp.dtype = -1;
+    sp.dropout = -1;
+    char *storage = NULL;
+    remat_err e;
+    assert_int_equal(model_spec_parse_set(&sp, "depth=2,base=2,classes=3", &storage, &e), 0);
+    graph g;
+    int rc = zoo_build(&sp, &g, &e);
+    if (rc)
+        print_error("zoo unet: %s\n", e.msg);
+    assert_int_equal(rc, 0);
+    free(storage);
+    assert_true(check_model(&g) >= 4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -208,6 +276,10 @@ int main(void)
         cmocka_unit_test(test_chain),
         cmocka_unit_test(test_gpt2),
         cmocka_unit_test(test_llama),
+        cmocka_unit_test(test_zoo_gpt2),
+        cmocka_unit_test(test_zoo_gpt2_dropout),
+        cmocka_unit_test(test_zoo_llama),
+        cmocka_unit_test(test_zoo_unet),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -158,5 +158,27 @@ def test_llama_testgraph_gqa():
     check("tg-llama", "B=2,T=6,C=16,H=4,KV=2,L=2,V=19,F=24", llama_forward)
 
 
+GPT2 = "n_layer=2,n_head=4,n_embd=32,vocab_size=50,n_positions=16"
+LLAMA = ("num_hidden_layers=2,num_attention_heads=4,num_key_value_heads=2,hidden_size=32,"
+         "intermediate_size=48,vocab_size=40")
+
+
+def test_gpt2_zoo():
+    check("gpt2", GPT2 + ",batch=2,seq=12", gpt2_forward)
+
+
+def test_gpt2_zoo_dropout():
+    check("gpt2", GPT2 + ",batch=2,seq=8,dropout=0.1", gpt2_forward)
+
+
+def test_llama_zoo_gqa():
+    check("llama", LLAMA + ",batch=2,seq=10", llama_forward)
+
+
+def test_llama_zoo_tied():
+    check("llama", LLAMA + ",tie_word_embeddings=1,rope_theta=500000,batch=1,seq=6",
+          llama_forward)
+
+
 def test_cnn_testgraph():
     check("tg-cnn", "", cnn_forward)

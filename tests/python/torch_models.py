@@ -70,34 +70,60 @@ def lin(P, name, x, bias=True):
     return y
 
 
+def cfg_int(run, *keys):
+    """The first of keys present in the configuration (test graphs use H/L/KV,
+    the zoo Hugging Face names)."""
+    for k in keys:
+        if k in run.cfg:
+            return int(run.cfg[k])
+    raise KeyError(keys)
+
+
+def seed_of(run, *ops):
+    """Dropout seed of the first of ops that draws a mask, or None."""
+    for op in ops:
+        if "seed." + op in run.cfg:
+            return run.seed(op)
+    return None
+
+
 def gpt2_forward(run, P, I):
-    """Hugging Face GPT2LMHeadModel (nn.Linear weight layout), tied lm_head."""
-    cfg = run.cfg
-    H = run.i("H") if "H" in cfg else run.i("n_head")
-    p = float(cfg.get("dropout", "0"))
+    """Hugging Face GPT2LMHeadModel (nn.Linear weight layout), tied lm_head; dropout
+    on the embeddings, the attention probabilities and both residual branches."""
+    H = cfg_int(run, "H", "n_head")
+    L = cfg_int(run, "L", "n_layer")
+    p = float(run.cfg.get("dropout", "0"))
     tok = I["tokens"].long()
     B, T = tok.shape
     wte = P["transformer.wte.weight"]
-    x = wte[tok] + P["transformer.wpe.weight"][:T]
-    L = run.i("L") if "L" in cfg else run.i("n_layer")
     C = wte.shape[1]
     D = C // H
-    ln = lambda n, x: torch.nn.functional.layer_norm(x, (C,), P[n + ".weight"], P[n + ".bias"], 1e-5)
+    x = wte[tok] + P["transformer.wpe.weight"][:T]
+    if p > 0 and seed_of(run, "transformer.drop") is not None:
+        x = dropout(x, seed_of(run, "transformer.drop"), p)
+
+    def ln(n, x):
+        return torch.nn.functional.layer_norm(x, (C,), P[n + ".weight"], P[n + ".bias"], 1e-5)
+
     for l in range(L):
         h = "transformer.h.%d" % l
         qkv = lin(P, h + ".attn.c_attn", ln(h + ".ln_1", x))
         q, k, v = qkv.split(C, dim=-1)
-        sh = lambda t: t.view(B, T, H, D).transpose(1, 2)
-        y = attention(sh(q), sh(k), sh(v), True, p, run.seed(h + ".attn.attn") if p > 0 else 0)
+
+        def sh(t):
+            return t.view(B, T, H, D).transpose(1, 2)
+
+        seed = seed_of(run, h + ".attn.attn", h + ".attn.core") if p > 0 else 0
+        y = attention(sh(q), sh(k), sh(v), True, p, seed)
         o = lin(P, h + ".attn.c_proj", y)
         if p > 0:
-            o = dropout(o, run.seed(h + ".attn.resid_dropout"), p)
+            o = dropout(o, seed_of(run, h + ".attn.resid_dropout"), p)
         x = x + o
         m = lin(P, h + ".mlp.c_fc", ln(h + ".ln_2", x))
         m = torch.nn.functional.gelu(m, approximate="tanh")
         m = lin(P, h + ".mlp.c_proj", m)
         if p > 0:
-            m = dropout(m, run.seed(h + ".mlp.dropout"), p)
+            m = dropout(m, seed_of(run, h + ".mlp.dropout"), p)
         x = x + m
     x = ln("transformer.ln_f", x)
     return ce(x @ wte.t(), I["targets"])
@@ -115,11 +141,11 @@ def rope(x, theta=10000.0):
 
 
 def llama_forward(run, P, I):
-    """Hugging Face LlamaForCausalLM (untied lm_head)."""
-    cfg = run.cfg
-    H = run.i("H") if "H" in cfg else run.i("n_head")
-    KV = run.i("KV") if "KV" in cfg else run.i("n_kv_head")
-    L = run.i("L") if "L" in cfg else run.i("n_layer")
+    """Hugging Face LlamaForCausalLM (lm_head untied unless tie_word_embeddings)."""
+    H = cfg_int(run, "H", "num_attention_heads")
+    KV = cfg_int(run, "KV", "num_key_value_heads")
+    L = cfg_int(run, "L", "num_hidden_layers")
+    theta = float(run.cfg.get("rope_theta", "10000"))
     tok = I["tokens"].long()
     B, T = tok.shape
     wte = P["model.embed_tokens.weight"]
@@ -137,14 +163,15 @@ def llama_forward(run, P, I):
         q = lin(P, h + ".self_attn.q_proj", a).view(B, T, H, D).transpose(1, 2)
         k = lin(P, h + ".self_attn.k_proj", a).view(B, T, KV, D).transpose(1, 2)
         v = lin(P, h + ".self_attn.v_proj", a).view(B, T, KV, D).transpose(1, 2)
-        y = attention(rope(q), rope(k), v)
+        y = attention(rope(q, theta), rope(k, theta), v)
         x = x + lin(P, h + ".self_attn.o_proj", y)
         b = rms(h + ".post_attention_layernorm", x)
         g = lin(P, h + ".mlp.gate_proj", b)
         u = lin(P, h + ".mlp.up_proj", b)
         x = x + lin(P, h + ".mlp.down_proj", torch.nn.functional.silu(g) * u)
     x = rms("model.norm", x)
-    return ce(lin(P, "lm_head", x), I["targets"])
+    head = P["lm_head.weight"] if "lm_head.weight" in P else wte
+    return ce(x @ head.t(), I["targets"])
 
 
 def mlp_forward(run, P, I):

@@ -136,6 +136,22 @@ static void test_budgets_mlp(void **state)
     check_budgets("mlp", "depth=24,width=256,classes=10", 10);
 }
 
+static void test_budgets_gpt2(void **state)
+{
+    (void)state;
+    check_budgets("gpt2", "n_layer=4,n_head=4,n_embd=64,vocab_size=128,n_positions=64", 8);
+}
+
+static void test_budgets_llama(void **state)
+{
+    (void)state;
+    check_budgets("llama",
+                  "num_hidden_layers=4,hidden_size=64,intermediate_size=160,"
+                  "num_attention_heads=4,num_key_value_heads=2,vocab_size=96,"
+                  "max_position_embeddings=64",
+                  8);
+}
+
 static void test_budgets_chain(void **state)
 {
     (void)state;
@@ -190,6 +206,8 @@ int main(void)
         cmocka_unit_test(test_revolve_sample),
         cmocka_unit_test(test_budgets_mlp),
         cmocka_unit_test(test_budgets_chain),
+        cmocka_unit_test(test_budgets_gpt2),
+        cmocka_unit_test(test_budgets_llama),
         cmocka_unit_test(test_dp_multilevel_below_two_level),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

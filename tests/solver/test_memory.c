@@ -182,6 +182,74 @@ static void test_allocator(void **state)
     graph_free(&g);
 }
 
+static void build_zoo(graph *g, const char *name, const char *set, int64_t seq)
+{
+    model_spec spec = {.name = name, .dtype = -1, .dropout = -1, .seq = seq};
+    char *storage = NULL;
+    remat_err e;
+    assert_int_equal(model_spec_parse_set(&spec, set, &storage, &e), 0);
+    if (zoo_build(&spec, g, &e) != 0)
+        fail_msg("%s", e.msg);
+    free(storage);
+}
+
+/* GPT-2 124M (tied embeddings): 124,439,808 parameters; fp32 AdamW 16 B each, mixed
+ * Adam 16 B each; LoRA rank 8 on c_attn [2304,768], attn.c_proj [768,768], c_fc
+ * [3072,768], mlp.c_proj [768,3072]: 8 * (3072 + 1536 + 3840 + 3840) = 98,304
+ * adapter parameters per layer, 1,179,648 over 12 layers. */
+static void test_gpt2_124m(void **state)
+{
+    (void)state;
+    graph g;
+    build_zoo(&g, "gpt2-124m", "", 64);
+    const int64_t P = 124439808, A = 12 * 98304;
+    assert_int_equal(graph_param_count(&g, false), P);
+    mem_config mc;
+    mem_config_default(&mc);
+    static_mem sm;
+    remat_err e;
+    assert_int_equal(static_memory(&g, &mc, &sm, &e), 0);
+    assert_int_equal(sm.params + sm.grads + sm.optimizer + sm.master, 16 * P);
+    mc.mixed = true;
+    assert_int_equal(static_memory(&g, &mc, &sm, &e), 0);
+    assert_int_equal(sm.params + sm.grads + sm.optimizer + sm.master, 16 * P);
+    mc.mixed = false;
+    mc.lora_rank = 8;
+    assert_int_equal(static_memory(&g, &mc, &sm, &e), 0);
+    assert_int_equal(sm.params, 4 * (P + A));
+    assert_int_equal(sm.grads, 4 * A);
+    assert_int_equal(sm.optimizer, 8 * A);
+    assert_int_equal(sm.master, 0);
+    graph_free(&g);
+}
+
+/* Llama 2 7B: 6,738,415,616 parameters; mixed-precision Adam over 8 GPUs per
+ * Rajbhandari et al.: stage 1 4P + 12P/8, stage 2 2P + 14P/8, stage 3 16P/8. */
+static void test_llama2_7b_zero(void **state)
+{
+    (void)state;
+    graph g;
+    build_zoo(&g, "llama2-7b", "", 64);
+    const int64_t P = INT64_C(6738415616);
+    assert_int_equal(graph_param_count(&g, false), P);
+    mem_config mc;
+    mem_config_default(&mc);
+    mc.mixed = true;
+    mc.optimizer = OPTIM_ADAM;
+    mc.dp = 8;
+    static const int64_t per[4][2] = {{16 * 8, 0}, {4 * 8, 12}, {2 * 8, 14}, {0, 16}};
+    for (int z = 0; z <= 3; z++) {
+        mc.zero_stage = z;
+        static_mem sm;
+        remat_err e;
+        assert_int_equal(static_memory(&g, &mc, &sm, &e), 0);
+        /* (a P + b P / 8) = (8a + b) P / 8 */
+        assert_int_equal(sm.params + sm.grads + sm.optimizer + sm.master,
+                         (per[z][0] + per[z][1]) * P / 8);
+    }
+    graph_free(&g);
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -213,6 +281,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_optimizers_fp32), cmocka_unit_test(test_mixed_and_zero),
         cmocka_unit_test(test_lora),           cmocka_unit_test(test_allocator),
+        cmocka_unit_test(test_gpt2_124m),      cmocka_unit_test(test_llama2_7b_zero),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -186,6 +186,125 @@ static void test_baselines_structure(void **state)
     profile_free(&p);
 }
 
+/* A residual network of nb blocks, each two chain stages of one module h.b:
+ * y = relu(x) [h.b.attn.f], z = x + y [h.b]; w = relu(z) [h.b.mlp.f], x' = z + w [h.b];
+ * then head = relu and a loss. Two-level plans cut only between modules. */
+static void build_residual(profile *p, int nb)
+{
+    graph g;
+    remat_err e;
+    graph_init(&g, "residual");
+    int64_t s8[2] = {2, 8}, s1[1] = {2}, one[1] = {1};
+    int x = graph_add_tensor(&g, "x", ROLE_INPUT, DT_F32, 2, s8, &e);
+    int tg = graph_add_tensor(&g, "tg", ROLE_INPUT, DT_I32, 1, s1, &e);
+    int wt = graph_add_tensor(&g, "emb.weight", ROLE_PARAM, DT_F32, 2, s8, &e);
+    int h = graph_add_tensor(&g, "emb.out", ROLE_ACT, DT_F32, 2, s8, &e);
+    graph_op emb = {.name = "emb", .kind = OP_STAGE, .n_in = 1, .in = {x}, .out = h,
+                    .n_saved = 2, .saved = {x, h}, .n_param = 1, .param = {wt}};
+    assert_true(graph_add_op(&g, &emb, &e) >= 0);
+    char n1[64], n2[64], m1[80], m2[80];
+    for (int b = 0; b < nb; b++) {
+        for (int half = 0; half < 2; half++) {
+            snprintf(n1, sizeof n1, "h.%d.%s.f", b, half ? "mlp" : "attn");
+            snprintf(m1, sizeof m1, "%s.out", n1);
+            snprintf(n2, sizeof n2, "h.%d.add%d", b, half);
+            snprintf(m2, sizeof m2, "%s.out", n2);
+            int y = graph_add_tensor(&g, m1, ROLE_ACT, DT_F32, 2, s8, &e);
+            int z = graph_add_tensor(&g, m2, ROLE_ACT, DT_F32, 2, s8, &e);
+            graph_op f = {.name = n1, .kind = OP_RELU, .n_in = 1, .in = {h}, .out = y,
+                          .n_saved = 1, .saved = {y}};
+            char mod[32];
+            snprintf(mod, sizeof mod, "h.%d", b);
+            graph_op a = {.name = n2, .module = mod, .kind = OP_ADD, .n_in = 2, .in = {h, y},
+                          .out = z};
+            assert_true(graph_add_op(&g, &f, &e) >= 0);
+            assert_true(graph_add_op(&g, &a, &e) >= 0);
+            h = z;
+        }
+    }
+    int hd = graph_add_tensor(&g, "head.out", ROLE_ACT, DT_F32, 2, s8, &e);
+    graph_op head = {.name = "head", .kind = OP_RELU, .n_in = 1, .in = {h}, .out = hd,
+                     .n_saved = 1, .saved = {hd}};
+    assert_true(graph_add_op(&g, &head, &e) >= 0);
+    h = hd;
+    int lo = graph_add_tensor(&g, "loss.out", ROLE_ACT, DT_F32, 1, one, &e);
+    int lse = graph_add_tensor(&g, "loss.lse", ROLE_EXTRA, DT_F32, 1, s1, &e);
+    graph_op l = {.name = "loss", .kind = OP_LOSS, .n_in = 2, .in = {h, tg}, .out = lo,
+                  .n_extra = 1, .extra = {lse}, .n_saved = 3, .saved = {h, tg, lse}};
+    assert_true(graph_add_op(&g, &l, &e) >= 0);
+    assert_int_equal(graph_validate(&g, &e), 0);
+    assert_int_equal(profile_analytic(p, &g, device_find("h100"), &e), 0);
+}
+
+static void test_units_residual(void **state)
+{
+    (void)state;
+    profile p;
+    build_residual(&p, 9);
+    remat_err e;
+    chain c;
+    assert_int_equal(chain_build(&p, &c, &e), 0);
+    /* emb, two stages per block, then head + loss */
+    assert_int_equal(c.n, 1 + 2 * 9 + 1);
+    assert_string_equal(c.st[1].module, "h.0");
+    assert_string_equal(c.st[2].module, "h.0");
+    assert_string_equal(c.st[19].module, "head..loss");
+    chain_free(&c);
+    mem_config mc;
+    mem_config_default(&mc);
+    solver_opts o;
+    opts(&o, 0);
+    plan pl;
+    /* full: every whole block (not the embedding or the head, as HF
+     * gradient_checkpointing), each keeping only its input */
+    assert_int_equal(solver_plan(&p, &mc, SOLVER_FULL, &o, &pl, NULL, &e), 0);
+    assert_int_equal(pl.n_checkpoints, 9);
+    assert_string_equal(pl.checkpoints[0], "h.0");
+    assert_string_equal(pl.checkpoints[8], "h.8");
+    assert_int_equal(pl.pred.recompute_forwards, 9 * 4);
+    /* after the forward pass each checkpointed unit holds only its input: emb's is
+     * the static x, h.0 .. h.8 hold 64 B each; the stored head + loss hold head.out
+     * (64) and loss.lse (8); loss.out is freed at once */
+    int n_fwd = p.g.n_ops, seen = 0, i = 0;
+    for (; i < pl.sched.n && seen < n_fwd; i++)
+        if (pl.sched.ins[i].kind == INS_FWD)
+            seen++;
+    while (i < pl.sched.n && pl.sched.ins[i].kind == INS_FREE)
+        i++;
+    assert_int_equal(pl.pred.live_after[i - 1], 9 * 64 + 64 + 8);
+    plan_free(&pl);
+    /* segment at a budget between full and none: checkpoints are whole units */
+    opts(&o, 0);
+    assert_int_equal(solver_plan(&p, &mc, SOLVER_NONE, &o, &pl, NULL, &e), 0);
+    int64_t hi = pl.pred.peak_bytes;
+    plan_free(&pl);
+    int64_t lo = 0;
+    assert_int_equal(solver_min_budget(&p, &mc, SOLVER_SEGMENT, &o, &lo, &e), 0);
+    for (int k = 0; k < 4; k++) {
+        opts(&o, lo + (hi - lo) * k / 4);
+        solver_kind ks[] = {SOLVER_SEGMENT, SOLVER_SQRT, SOLVER_GREEDY, SOLVER_DP};
+        for (int j = 0; j < 4; j++) {
+            int rc = solver_plan(&p, &mc, ks[j], &o, &pl, NULL, &e);
+            if (rc == 0 && ks[j] == SOLVER_DP && pl.multilevel) {
+                /* dp cuts stages freely: a plan trainers cannot express lists none */
+                assert_int_equal(pl.n_checkpoints, 0);
+            } else if (rc == 0) {
+                for (int q = 0; q < pl.n_checkpoints; q++) {
+                    const char *cp = pl.checkpoints[q];
+                    /* a unit ("emb", "h.3") or a run of units ("h.1..h.4") */
+                    assert_true(strcmp(cp, "emb") == 0 || strncmp(cp, "h.", 2) == 0 ||
+                                strncmp(cp, "emb..h.", 7) == 0);
+                    assert_null(strstr(cp, ".f"));
+                    assert_null(strstr(cp, ".add"));
+                }
+                assert_false(pl.multilevel);
+            }
+            plan_free(&pl);
+        }
+    }
+    profile_free(&p);
+}
+
 static void test_infeasible_reports_minimum(void **state)
 {
     (void)state;
@@ -309,6 +428,7 @@ int main(void)
         cmocka_unit_test(test_none_hand_peak),
         cmocka_unit_test(test_none_equals_reference),
         cmocka_unit_test(test_baselines_structure),
+        cmocka_unit_test(test_units_residual),
         cmocka_unit_test(test_infeasible_reports_minimum),
         cmocka_unit_test(test_greedy_budgets),
         cmocka_unit_test(test_args),

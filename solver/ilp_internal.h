@@ -1,0 +1,149 @@
+/* solver/ilp_internal.h — the Checkmate ILP's pieces, private to solver/ (and the
+ * tests in tests/ilp/). docs/ilp.md explains the formulation and every modelling
+ * choice; the three layers are:
+ *   ilp_dag.c    the abstract training DAG (Checkmate's graph): forward nodes in
+ *                topological order, then backward nodes in reverse, each with a
+ *                compute cost, the memory of its result and a temporary; built from
+ *                a graph at op, module or block granularity, or by hand (tests).
+ *   ilp_model.c  the formulation of Jain et al. (MLSys 2020) on such a DAG with
+ *                frontier-advancing stages, solved by GLPK (exact MIP, or the LP
+ *                relaxation with Checkmate's two-phase rounding); the Checkmate
+ *                memory accounting in plain C (ilp_eval) for seeds and roundings.
+ *   ilp.c        solve_ilp: graph -> DAG -> solve -> schedule, checked by the
+ *                simulator, with budget tightening when the model and the simulator
+ *                disagree.
+ * Stages and nodes are 0-based: stage t computes node t for the first time. */
+#ifndef REMAT_SOLVER_ILP_INTERNAL_H
+#define REMAT_SOLVER_ILP_INTERNAL_H
+
+#include "solver/solver.h"
+
+/* ---------------------------------------------------------------- training DAG */
+
+typedef struct ilp_dag {
+    int n;           /* nodes, in the frontier (topological) order */
+    int n_fwd;       /* nodes [0, n_fwd) are forward (may be recomputed); [n_fwd, n) are
+                      * backward: each runs exactly once, in its own stage */
+    double *cost;    /* n: C_i, compute of node i (model cost units) */
+    double *mem;     /* n: M_i, bytes of node i's result that outlive it (model units) */
+    double *ws;      /* n: W_i, extra bytes while node i runs, above U (model units) */
+    int *dep_off;    /* n+1: deps of j are dep[dep_off[j] .. dep_off[j+1]), ascending */
+    int *dep;
+    int *use_off;    /* n+1: users of i are use[use_off[i] .. use_off[i+1]), ascending */
+    int *use;
+    int *last;       /* n: the last stage at which node i's result can be of use
+                      * (its latest backward user, through forward users that may be
+                      * recomputed); S and R of i are zero after it */
+    /* graph mapping (NULL for hand-built DAGs) */
+    int n_groups;    /* == n_fwd: forward node g runs ops [op_first[g], op_last[g]] ascending,
+                      * backward node n-1-g runs the same ops' BWD descending */
+    int *op_first, *op_last;
+    char **group_name; /* n_groups: the module key the group was formed by */
+    /* edge list while building (freed by ilp_dag_finish) */
+    int n_edges, cap_edges;
+    int *edge;       /* 2 per edge: from, to */
+} ilp_dag;
+
+/* Allocates a DAG of n nodes, n_fwd of them forward, every cost/mem/ws zero.
+ * Returns 0, -EINVAL (n < 1, n_fwd outside [1, n]) or -ENOMEM. */
+int ilp_dag_init(ilp_dag *d, int n, int n_fwd, remat_err *err);
+/* Records the dependency `to` needs the result of `from` (from < to; duplicates
+ * are merged by ilp_dag_finish). Returns 0, -EINVAL or -ENOMEM. */
+int ilp_dag_add_edge(ilp_dag *d, int from, int to, remat_err *err);
+/* Builds deps/users and last[], checks costs and memories are finite and >= 0,
+ * that no forward node depends on a backward node. Returns 0 or -EINVAL/-ENOMEM. */
+int ilp_dag_finish(ilp_dag *d, remat_err *err);
+void ilp_dag_free(ilp_dag *d);
+
+/* Module key of an op's module path at a granularity (docs/ilp.md): op -> the path;
+ * module -> the path's parent (transformer.h.0.attn.c_attn -> transformer.h.0.attn);
+ * block -> up to the first component ending in a digit (transformer.h.3,
+ * model.layers.3, layer2), else the first component. Writes into buf (n bytes). */
+void ilp_group_key(const char *module, granularity gran, char *buf, size_t n);
+
+/* The training DAG of graph g at granularity gran: consecutive ops with the same
+ * group key become one forward node and one backward node. Costs are the ops'
+ * forward/backward times / cost_unit; tensor_bytes[t] is the bytes tensor t
+ * occupies when allocated (allocator rounding applied by the caller), divided by
+ * mem_unit. Forward result = the group's outputs and extras that outlive its
+ * forward (used by a later group or saved for a backward); backward result = the
+ * gradients it allocates for tensors produced by earlier groups. The rest, and
+ * op temporaries, go into ws. Returns 0 or -errno. */
+int ilp_dag_from_profile(const profile *p, const int64_t *tensor_bytes, granularity gran,
+                         double mem_unit, double cost_unit, ilp_dag *d, remat_err *err);
+
+/* ---------------------------------------------------------------- solutions */
+
+/* R and S as dense n x n byte matrices, row t = stage: R[t*n+i] = 1 when node i is
+ * computed in stage t; S[t*n+i] = 1 when node i's result is held entering stage t. */
+typedef struct ilp_sol {
+    int n;
+    unsigned char *R, *S;
+} ilp_sol;
+
+int ilp_sol_alloc(ilp_sol *s, int n);  /* zeroed; 0 or -ENOMEM */
+void ilp_sol_free(ilp_sol *s);
+
+/* Checks (R, S) against the formulation's structure and dependency constraints and
+ * evaluates it with Checkmate's memory accounting (frees after the last use in the
+ * stage unless kept). *cost = sum C_i R[t,i]; *peak = max over computed (t,k) of
+ * U[t,k] + W_k. Returns 0, or -EINVAL with the first violated constraint in *err. */
+int ilp_eval(const ilp_dag *d, const ilp_sol *s, double *cost, double *peak, remat_err *err);
+
+/* Sets S to the least S that R needs: i is held into stage t exactly when a stage
+ * >= t uses it before it is computed again. */
+void ilp_min_s(const ilp_dag *d, ilp_sol *s);
+
+/* Checkmate's second rounding phase: given S (entries outside the formulation's
+ * support are ignored), sets R to the least R with R[t,t] = 1 that satisfies the
+ * dependency and keep constraints, then S to ilp_min_s(R). */
+void ilp_r_from_s(const ilp_dag *d, ilp_sol *s);
+
+/* ---------------------------------------------------------------- solving */
+
+typedef struct ilp_params {
+    double budget;        /* model units for U (static memory already subtracted); < 0: none */
+    double time_limit_s;  /* > 0 */
+    double mip_gap;       /* >= 0 */
+    bool verbose;         /* GLPK messages and our notes on stderr */
+    bool progress;        /* progress lines on stderr once a solve passes a second */
+    const char *dump_lp;  /* write the model (CPLEX LP format) here, or NULL */
+    const ilp_sol *seed;  /* MIP start (checked with ilp_eval first), or NULL */
+    const char *unit_note;/* problem name suffix naming the units, or NULL */
+} ilp_params;
+
+typedef struct ilp_result {
+    ilp_sol sol;          /* valid when status is optimal or feasible */
+    char status[16];      /* "optimal", "feasible", "infeasible", "no-solution" */
+    double cost;          /* objective of sol */
+    double peak;          /* ilp_eval's peak of sol */
+    double bound;         /* best lower bound on the objective known at the end */
+    double gap;           /* (cost - bound) / cost, 0 when optimal */
+    double solve_s;
+    bool seed_accepted;   /* the seed became GLPK's first incumbent */
+    bool from_seed;       /* sol is the seed (nothing better was found) */
+    long long cols, rows, nnz;
+} ilp_result;
+
+/* Model size without building it. */
+void ilp_size(const ilp_dag *d, bool budget, long long *cols, long long *rows, long long *nnz);
+
+/* Refuses models too large for GLPK in the memory and time available, with a message
+ * suggesting a coarser --granularity. Returns 0 or -E2BIG. */
+int ilp_check_size(const ilp_dag *d, bool lp_only, double time_limit_s, const char *gran_name,
+                   remat_err *err);
+
+/* Exact solve with glp_intopt. Returns 0 with res->status set (also when
+ * infeasible or without a solution in time), or -errno when GLPK could not run
+ * (bad arguments, GLPK error, out of memory) with a message. */
+int ilp_solve_mip(const ilp_dag *d, const ilp_params *pa, ilp_result *res, remat_err *err);
+
+/* LP relaxation (glp_simplex) and two-phase rounding over a range of thresholds;
+ * the cheapest rounding within the budget wins. Status "feasible" (gap against the
+ * LP bound) or "infeasible" when no rounding fits. Returns 0 or -errno. */
+int ilp_solve_lp_round(const ilp_dag *d, const ilp_params *pa, ilp_result *res,
+                       remat_err *err);
+
+void ilp_result_free(ilp_result *r);
+
+#endif
