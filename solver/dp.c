@@ -33,9 +33,11 @@
  *             backward of stage i;
  *   (a)       advance stages i..j-1 keeping nothing, hold X_j: sum uf +
  *             OPT(m - x_j, j, l) + OPT(m, i, j-1).
- * Memory is discretized into o->slots slots (sizes rounded up); the table holds
+ * Memory is discretized into o->slots slots (sizes rounded to the nearest slot, the
+ * slot chosen so the most common stage-input size is whole); the table holds
  * (slots+1)·n(n+1)/2 floats, so slots are reduced for long chains to keep it under
- * DP_TABLE_CAP entries. The segment plan is kept when cheaper, so dp ≤ segment.
+ * DP_TABLE_CAP entries. solver_plan keeps the `segment` plan when it is cheaper, so
+ * dp ≤ segment.
  *
  * Revolve mode (o->max_checkpoints = s > 0): memory counts stage inputs held, the
  * chain's input being one of the s; case (b) is not allowed (a stage's activations
@@ -982,12 +984,14 @@ int solve_dp(const profile *p, const mem_config *mc, solver_kind k, const solver
     memset(&best, 0, sizeof best);
     if (k == SOLVER_DP && o->max_checkpoints > 0) {
         rc = revolve_plan(p, mc, o, c, &m, &best, err);
-    } else {
+    } else if (k == SOLVER_SEGMENT) {
         rc = segment_search(p, mc, o, c, &m, &best, err);
         if (!rc)
             rc = baseline_candidates(p, mc, o, c, &best, err);
-        if (!rc && k == SOLVER_DP)
-            rc = rotor_search(p, mc, o, c, &m, &best, err);
+    } else {
+        /* solver_plan also plans `segment` and keeps it when it is cheaper, so dp is
+         * never worse than the two-level plans */
+        rc = rotor_search(p, mc, o, c, &m, &best, err);
     }
     model_free(&m);
     if (rc) {

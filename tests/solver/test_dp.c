@@ -72,10 +72,32 @@ static void test_revolve_sample(void **state)
     }
 }
 
+static void check_budgets_b(const char *model, const char *set, int64_t batch, int64_t image,
+                            int nb);
+
 static void check_budgets(const char *model, const char *set, int nb)
 {
+    check_budgets_b(model, set, 0, 0, nb);
+}
+
+static void check_budgets_b(const char *model, const char *set, int64_t batch, int64_t image,
+                            int nb)
+{
     profile p;
-    build(&p, model, set);
+    if (batch > 0) {
+        model_spec spec = {.name = model, .dtype = -1, .dropout = -1, .batch = batch,
+                           .image = image};
+        char *storage = NULL;
+        remat_err e;
+        graph g;
+        assert_int_equal(model_spec_parse_set(&spec, set, &storage, &e), 0);
+        if (zoo_build(&spec, &g, &e) != 0)
+            fail_msg("%s", e.msg);
+        free(storage);
+        assert_int_equal(profile_analytic(&p, &g, device_find("h100"), &e), 0);
+    } else {
+        build(&p, model, set);
+    }
     mem_config mc;
     mem_config_default(&mc);
     remat_err e;
@@ -152,6 +174,13 @@ static void test_budgets_llama(void **state)
                   8);
 }
 
+static void test_budgets_cnn(void **state)
+{
+    (void)state;
+    check_budgets_b("resnet50", "classes=10", 2, 64, 6);
+    check_budgets_b("vgg16", "classes=10", 4, 32, 6);
+}
+
 static void test_budgets_chain(void **state)
 {
     (void)state;
@@ -208,6 +237,7 @@ int main(void)
         cmocka_unit_test(test_budgets_chain),
         cmocka_unit_test(test_budgets_gpt2),
         cmocka_unit_test(test_budgets_llama),
+        cmocka_unit_test(test_budgets_cnn),
         cmocka_unit_test(test_dp_multilevel_below_two_level),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

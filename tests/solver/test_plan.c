@@ -110,13 +110,19 @@ static void test_none_hand_peak(void **state)
 }
 
 /* The executor's reference no-checkpoint schedule simulates to the none plan's peak,
- * on the models the zoo has. */
+ * on every kind of zoo model. */
 static void test_none_equals_reference(void **state)
 {
     (void)state;
     static const char *const models[][2] = {
         {"mlp", "depth=5,width=96,classes=7"},
         {"chain", "length=33,width=40"},
+        {"gpt2", "n_layer=2,n_head=2,n_embd=32,vocab_size=64,n_positions=32"},
+        {"llama", "num_hidden_layers=2,hidden_size=32,intermediate_size=64,"
+                  "num_attention_heads=4,num_key_value_heads=2,vocab_size=64,"
+                  "max_position_embeddings=32"},
+        {"resnet50", "classes=10"},
+        {"vgg16", "classes=10"},
     };
     for (size_t m = 0; m < sizeof models / sizeof models[0]; m++) {
         profile p;
@@ -255,16 +261,16 @@ static void test_units_residual(void **state)
     solver_opts o;
     opts(&o, 0);
     plan pl;
-    /* full: every whole block (not the embedding or the head, as HF
-     * gradient_checkpointing), each keeping only its input */
+    /* full (HF gradient_checkpointing): every numbered block, whole, keeps only its
+     * input; emb and head are not wrapped */
     assert_int_equal(solver_plan(&p, &mc, SOLVER_FULL, &o, &pl, NULL, &e), 0);
     assert_int_equal(pl.n_checkpoints, 9);
     assert_string_equal(pl.checkpoints[0], "h.0");
     assert_string_equal(pl.checkpoints[8], "h.8");
     assert_int_equal(pl.pred.recompute_forwards, 9 * 4);
-    /* after the forward pass each checkpointed unit holds only its input: emb's is
-     * the static x, h.0 .. h.8 hold 64 B each; the stored head + loss hold head.out
-     * (64) and loss.lse (8); loss.out is freed at once */
+    /* after the forward pass each checkpointed block holds only its input (64 B
+     * each; emb saves its output, h.0's input, anyway); the stored head + loss hold
+     * head.out (64) and loss.lse (8); loss.out is freed at once */
     int n_fwd = p.g.n_ops, seen = 0, i = 0;
     for (; i < pl.sched.n && seen < n_fwd; i++)
         if (pl.sched.ins[i].kind == INS_FWD)
