@@ -80,7 +80,9 @@ static int seed_to_sol(const ilp_dag *d, const graph *g, const schedule *s, ilp_
             out->R[(size_t)t * n + t] = 1;
             t++;
             last_in_stage = -1;
-        } else if (v < t && v < d->n_fwd && v > last_in_stage && t <= d->last[v]) {
+        } else if (v < t && v < d->n_fwd && t > d->last[v]) {
+            continue; /* a recomputation nothing uses: the model has no place for waste */
+        } else if (v < t && v < d->n_fwd && v > last_in_stage) {
             out->R[(size_t)t * n + v] = 1;
             last_in_stage = v;
         } else {
@@ -98,7 +100,7 @@ static int seed_to_sol(const ilp_dag *d, const graph *g, const schedule *s, ilp_
         ilp_sol_free(out);
         return rc;
     }
-    ilp_min_s(d, out);
+    ilp_prune(d, out);
     return 0;
 }
 
@@ -296,9 +298,9 @@ int solve_ilp(const profile *p, const mem_config *mc, const solver_opts *o, bool
         }
         if (o->verbose)
             fprintf(stderr, "%s: attempt %d: %s, compute %.6g us (bound %.6g), model peak %.6g, "
-                            "%.2f s%s\n",
+                            "%.2f s%s%s\n",
                     who, attempt + 1, res.status, res.cost, res.bound, res.peak, res.solve_s,
-                    res.seed_accepted ? ", seed accepted" : "");
+                    res.start ? ", started from " : "", res.start ? res.start : "");
         if (strcmp(res.status, "optimal") != 0 && strcmp(res.status, "feasible") != 0)
             break;
         schedule raw = {0};

@@ -94,9 +94,13 @@ int ilp_eval(const ilp_dag *d, const ilp_sol *s, double *cost, double *peak, rem
  * >= t uses it before it is computed again. */
 void ilp_min_s(const ilp_dag *d, ilp_sol *s);
 
+/* Drops recomputations that nothing in their stage uses and that are not held,
+ * then sets S to ilp_min_s(R); repeated until nothing changes. */
+void ilp_prune(const ilp_dag *d, ilp_sol *s);
+
 /* Checkmate's second rounding phase: given S (entries outside the formulation's
  * support are ignored), sets R to the least R with R[t,t] = 1 that satisfies the
- * dependency and keep constraints, then S to ilp_min_s(R). */
+ * dependency and keep constraints, then ilp_prune. */
 void ilp_r_from_s(const ilp_dag *d, ilp_sol *s);
 
 /* ---------------------------------------------------------------- solving */
@@ -120,8 +124,9 @@ typedef struct ilp_result {
     double bound;         /* best lower bound on the objective known at the end */
     double gap;           /* (cost - bound) / cost, 0 when optimal */
     double solve_s;
-    bool seed_accepted;   /* the seed became GLPK's first incumbent */
-    bool from_seed;       /* sol is the seed (nothing better was found) */
+    const char *start;    /* the MIP start GLPK took ("seed", "store-all", "recompute-all"),
+                           * or NULL */
+    bool from_start;      /* sol is that start (nothing better was found) */
     long long cols, rows, nnz;
 } ilp_result;
 

@@ -242,6 +242,12 @@ void ilp_r_from_s(const ilp_dag *d, ilp_sol *s)
             }
         }
     }
+    ilp_prune(d, s);
+}
+
+void ilp_prune(const ilp_dag *d, ilp_sol *s)
+{
+    const int n = d->n;
     ilp_min_s(d, s);
     /* a recomputation neither used later in its stage nor held is waste: drop it
      * (latest first, so chains of waste go), hold only what R needs, repeat */
@@ -274,6 +280,7 @@ typedef struct model {
     bool count_only;       /* pass 1: count; pass 2: build */
     bool has_budget;
     double budget;
+    unsigned char *memt;   /* per stage: 1 when its memory can reach the budget */
     glp_prob *P;
     int *cR, *cS, *cU;     /* n*n column numbers, 0 = absent */
     long long ncol, nrow, nnz;
@@ -292,6 +299,8 @@ static void model_free(model *m)
     free(m->cR);
     free(m->cS);
     free(m->cU);
+    free(m->memt);
+    m->memt = NULL;
     free(m->ckind);
     free(m->rtype);
     free(m->rlb);
@@ -327,7 +336,7 @@ static int col_s(const model *m, int t, int i)
 
 static int col_u(const model *m, int t, int k)
 {
-    if (!r_ex(m->d, t, k))
+    if (!m->memt[t] || !r_ex(m->d, t, k))
         return 0;
     return m->count_only ? 1 : m->cU[(size_t)t * m->d->n + k];
 }
@@ -402,6 +411,30 @@ static void end_row(model *m, int type, double lb, double ub)
     m->len = 0;
 }
 
+/* Stages whose memory cannot reach the budget even with everything in the
+ * support present at once need no U, FREE or memory rows. Returns 0 or -ENOMEM. */
+static int mark_memory_stages(model *m)
+{
+    const ilp_dag *d = m->d;
+    const int n = d->n;
+    m->memt = calloc((size_t)n, 1);
+    if (!m->memt)
+        return -ENOMEM;
+    for (int t = 0; t < n; t++) {
+        double worst = 0, ws = 0;
+        for (int i = 0; i <= t; i++) {
+            if (s_ex(d, t, i))
+                worst += d->mem[i];
+            if (r_ex(d, t, i)) {
+                worst += d->mem[i];
+                ws = d->ws[i] > ws ? d->ws[i] : ws;
+            }
+        }
+        m->memt[t] = m->has_budget && worst + ws > m->budget;
+    }
+    return 0;
+}
+
 /* One pass over the formulation: counts (count_only) or builds it. */
 static void model_pass(model *m)
 {
@@ -423,7 +456,7 @@ static void model_pass(model *m)
                 if (!m->count_only)
                     m->cS[(size_t)t * n + i] = c;
             }
-        for (int k = 0; k <= t; k++)
+        for (int k = 0; k <= t && m->memt[t]; k++)
             if (r_ex(d, t, k)) {
                 int c = add_col(m, COL_U, t, -1, k);
                 if (!m->count_only)
@@ -476,6 +509,8 @@ static void model_pass(model *m)
                 term(m, col_r(m, t, i), -1.0);
                 end_row(m, GLP_UP, 0.0, 0.0);
             }
+        if (!m->memt[t])
+            continue; /* this stage's memory cannot reach the budget */
         /* FREE_t_i_k and its two linearisation rows (eq. 9-10) */
         for (int k = 0; k <= t; k++) {
             if (!r_ex(d, t, k))
@@ -675,8 +710,16 @@ static void model_pass(model *m)
 
 void ilp_size(const ilp_dag *d, bool budget, long long *cols, long long *rows, long long *nnz)
 {
+    /* every stage's memory rows counted: the worst case */
     model m = {.d = d, .count_only = true, .has_budget = budget, .budget = 1.0};
+    m.memt = malloc((size_t)d->n);
+    if (!m.memt) {
+        *cols = *rows = *nnz = LLONG_MAX; /* cannot even count: too large */
+        return;
+    }
+    memset(m.memt, budget ? 1 : 0, (size_t)d->n);
     model_pass(&m);
+    free(m.memt);
     *cols = m.ncol;
     *rows = m.nrow;
     *nnz = m.nnz;
@@ -737,6 +780,8 @@ static int model_build(model *m, const ilp_dag *d, double budget, const char *no
     m->has_budget = budget >= 0;
     m->budget = budget;
     m->count_only = true;
+    if (mark_memory_stages(m))
+        return remat_fail(err, -ENOMEM, "out of memory");
     model_pass(m);
     const size_t nn = (size_t)d->n * (size_t)d->n;
     const size_t nc = (size_t)m->ncol + 1;
@@ -817,8 +862,11 @@ typedef struct solve_ctx {
     ilp_result *res;
     bool lp_round;
     model m;
-    double *seed_x;      /* 1-based column values of the seed, or NULL */
+    double *seed_x;      /* 1-based column values of the start, or NULL */
     bool seed_tried;
+    ilp_sol start;       /* the MIP start (pick_start) */
+    double start_cost;
+    const char *start_name;
     ilp_sol trial;       /* rounding heuristic scratch */
     int heur_calls, heur_found;
     double t0, last_print, bound;
@@ -958,26 +1006,93 @@ static bool sol_fits(const solve_ctx *c, double peak)
     return !c->m.has_budget || peak <= c->m.budget * (1 + 1e-9) + 1e-9;
 }
 
-/* The seed as a full column vector (c->seed_x), when it satisfies the model. */
-static int seed_vector(solve_ctx *c, remat_err *err)
+/* A lower bound on the budget every solution needs: at its own stage each node
+ * is computed with its inputs present, next to the backward results held past it
+ * (what the live rows say with every variable at zero). */
+static double structural_min(const ilp_dag *d)
 {
-    double cost, peak;
-    remat_err e;
-    if (ilp_eval(c->d, c->pa->seed, &cost, &peak, &e) != 0) {
-        if (c->pa->verbose)
+    double worst = 0;
+    for (int t = 0; t < d->n; t++) {
+        double m = d->mem[t] + d->ws[t];
+        for (int q = d->dep_off[t]; q < d->dep_off[t + 1]; q++)
+            m += d->mem[d->dep[q]];
+        for (int i = d->n_fwd; i < t; i++) {
+            bool dep = false;
+            for (int q = d->dep_off[t]; q < d->dep_off[t + 1] && !dep; q++)
+                dep = d->dep[q] == i;
+            if (!dep && s_fix(d, t + 1, i))
+                m += d->mem[i];
+        }
+        worst = m > worst ? m : worst;
+    }
+    return worst;
+}
+
+/* The MIP start: the cheapest within the model's budget of the caller's seed,
+ * "store everything" and "recompute everything" (Checkmate's rounding of S = 1 and
+ * S = 0). Sets c->start (owned) and c->start_name, or leaves them empty. */
+static int pick_start(solve_ctx *c, remat_err *err)
+{
+    const ilp_dag *d = c->d;
+    const int n = d->n;
+    const size_t nn = (size_t)n * n;
+    ilp_sol cand = {0};
+    double best = DBL_MAX;
+    for (int which = 0; which < 3; which++) {
+        if (which == 0 && !c->pa->seed)
+            continue;
+        if (ilp_sol_alloc(&cand, n))
+            return remat_fail(err, -ENOMEM, "out of memory");
+        if (which == 0) {
+            memcpy(cand.R, c->pa->seed->R, nn);
+            memcpy(cand.S, c->pa->seed->S, nn);
+        } else {
+            memset(cand.S, which == 1 ? 1 : 0, nn);
+            ilp_r_from_s(d, &cand);
+        }
+        double cost, peak;
+        remat_err e;
+        int rc = ilp_eval(d, &cand, &cost, &peak, &e);
+        if (which == 0 && c->pa->verbose && rc)
             fprintf(stderr, "ilp: seed not used: %s\n", e.msg);
-        return 0;
-    }
-    if (!sol_fits(c, peak)) {
-        if (c->pa->verbose)
+        else if (which == 0 && c->pa->verbose && !sol_fits(c, peak))
             fprintf(stderr, "ilp: seed not used: its peak %.6g exceeds the model's budget %.6g "
-                            "(the ILP's memory accounting is coarser than the simulator's)\n",
+                            "(the model's accounting is coarser than the simulator's)\n",
                     peak, c->m.budget);
-        return 0;
+        if (rc == 0 && sol_fits(c, peak) && cost < best) {
+            best = cost;
+            ilp_sol_free(&c->start);
+            c->start = cand;
+            c->start_cost = cost;
+            c->start_name = which == 0 ? "seed" : which == 1 ? "store-all" : "recompute-all";
+            memset(&cand, 0, sizeof cand);
+        }
+        ilp_sol_free(&cand);
     }
+    if (!c->start.R)
+        return 0;
     bool oom;
-    c->seed_x = sol_vector(c, c->pa->seed, "seed", &oom);
-    return oom ? remat_fail(err, -ENOMEM, "out of memory") : 0;
+    c->seed_x = sol_vector(c, &c->start, c->start_name, &oom);
+    if (oom)
+        return remat_fail(err, -ENOMEM, "out of memory");
+    if (!c->seed_x)
+        ilp_sol_free(&c->start);
+    return 0;
+}
+
+/* res takes a copy of the start solution. */
+static int result_from_start(solve_ctx *c, remat_err *err)
+{
+    ilp_result *res = c->res;
+    const size_t nn = (size_t)c->d->n * c->d->n;
+    if (ilp_sol_alloc(&res->sol, c->d->n))
+        return remat_fail(err, -ENOMEM, "out of memory");
+    memcpy(res->sol.R, c->start.R, nn);
+    memcpy(res->sol.S, c->start.S, nn);
+    ilp_eval(c->d, &res->sol, &res->cost, &res->peak, NULL);
+    res->start = c->start_name;
+    res->from_start = true;
+    return 0;
 }
 
 static void progress(solve_ctx *c, glp_tree *T)
@@ -1039,7 +1154,10 @@ static void mip_callback(glp_tree *T, void *info)
     if (reason == GLP_IHEUR && c->seed_x && !c->seed_tried) {
         c->seed_tried = true; /* sol_vector checked it against the rows */
         if (glp_ios_heur_sol(T, c->seed_x) == 0)
-            c->res->seed_accepted = true;
+            c->res->start = c->start_name;
+        else if (c->pa->verbose)
+            fprintf(stderr, "ilp: %s start not used: GLPK holds an incumbent as good\n",
+                    c->start_name);
     }
     if (reason == GLP_IHEUR)
         round_heuristic(c, T);
@@ -1104,8 +1222,22 @@ static int mip_body(solve_ctx *c, remat_err *err)
                 c->d->n, c->m.ncol, c->m.nrow, c->m.nnz);
     if (pa->dump_lp && (rc = dump_lp(c->m.P, pa->dump_lp, err)) != 0)
         return rc;
-    if (pa->seed && (rc = seed_vector(c, err)) != 0)
+    if (c->m.has_budget && structural_min(c->d) > c->m.budget * (1 + 1e-9) + 1e-9) {
+        set_status(res, "infeasible"); /* some node cannot run next to its inputs */
+        return 0;
+    }
+    if ((rc = pick_start(c, err)) != 0)
         return rc;
+    if (pa->verbose && c->seed_x)
+        fprintf(stderr, "ilp: MIP start: %s (compute %.6g)\n", c->start_name, c->start_cost);
+    if (c->seed_x && c->start_cost <= c->bound * (1 + 1e-9)) {
+        /* the start meets the lower bound (every node once): nothing to search */
+        if ((rc = result_from_start(c, err)) != 0)
+            return rc;
+        set_status(res, "optimal");
+        res->bound = res->cost;
+        return 0;
+    }
     glp_prob *P = c->m.P;
     glp_iocp iocp;
     glp_init_iocp(&iocp);
@@ -1122,6 +1254,7 @@ static int mip_body(solve_ctx *c, remat_err *err)
     glp_smcp smcp;
     glp_init_smcp(&smcp);
     smcp.msg_lev = iocp.msg_lev;
+    smcp.meth = GLP_DUALP; /* the primal simplex stalls on this degenerate LP */
     smcp.tm_lim = tm_lim_ms(pa->time_limit_s - (now_s() - c->t0));
     glp_scale_prob(P, GLP_SF_AUTO);
     glp_adv_basis(P, 0);
@@ -1139,18 +1272,14 @@ static int mip_body(solve_ctx *c, remat_err *err)
             set_status(res, "no-solution");
             return 0;
         }
-        /* no root LP in time: the seed is the answer */
-        if (ilp_sol_alloc(&res->sol, c->d->n))
-            return remat_fail(err, -ENOMEM, "out of memory");
-        memcpy(res->sol.R, pa->seed->R, (size_t)c->d->n * c->d->n);
-        memcpy(res->sol.S, pa->seed->S, (size_t)c->d->n * c->d->n);
-        ilp_eval(c->d, &res->sol, &res->cost, &res->peak, NULL);
-        res->from_seed = true;
+        /* no root LP in time: the start is the answer */
+        if ((rc = result_from_start(c, err)) != 0)
+            return rc;
         res->bound = c->bound < res->cost ? c->bound : res->cost;
         res->gap = res->cost > 0 ? (res->cost - res->bound) / res->cost : 0;
         set_status(res, "feasible");
         if (pa->verbose)
-            fprintf(stderr, "ilp: the root LP did not finish in time; keeping the seed\n");
+            fprintf(stderr, "ilp: the root LP did not finish in time; keeping the %s start\n", c->start_name);
         return 0;
     }
     double left = pa->time_limit_s - (now_s() - c->t0);
@@ -1169,9 +1298,14 @@ static int mip_body(solve_ctx *c, remat_err *err)
             res->bound = c->bound < res->cost ? c->bound : res->cost;
             res->gap = res->cost > 0 ? (res->cost - res->bound) / res->cost : 0;
         }
-        if (c->seed_x && res->seed_accepted) {
+        if (c->seed_x && res->start) {
             const size_t nn = (size_t)c->d->n * c->d->n;
-            res->from_seed = memcmp(res->sol.R, pa->seed->R, nn) == 0;
+            res->from_start = memcmp(res->sol.R, c->start.R, nn) == 0;
+        }
+        if (st != GLP_OPT && res->cost <= trivial_bound(c->d) * (1 + 1e-9)) {
+            set_status(res, "optimal"); /* meets the lower bound */
+            res->bound = res->cost;
+            res->gap = 0;
         }
         return 0;
     }
@@ -1208,9 +1342,14 @@ static int lp_body(solve_ctx *c, double *min_peak, remat_err *err)
                 d->n, c->m.ncol, c->m.nrow, c->m.nnz);
     if (pa->dump_lp && (rc = dump_lp(c->m.P, pa->dump_lp, err)) != 0)
         return rc;
+    if (c->m.has_budget && structural_min(d) > c->m.budget * (1 + 1e-9) + 1e-9) {
+        set_status(res, "infeasible"); /* some node cannot run next to its inputs */
+        return 0;
+    }
     glp_smcp smcp;
     glp_init_smcp(&smcp);
     smcp.msg_lev = pa->verbose ? GLP_MSG_ON : GLP_MSG_ERR;
+    smcp.meth = GLP_DUALP; /* the primal simplex stalls on this degenerate LP */
     smcp.presolve = GLP_ON;
     smcp.tm_lim = tm_lim_ms(pa->time_limit_s - (now_s() - c->t0));
     int sr = glp_simplex(c->m.P, &smcp);
@@ -1240,7 +1379,9 @@ static int lp_body(solve_ctx *c, double *min_peak, remat_err *err)
     for (long long j = 1; j <= c->m.ncol; j++)
         if (c->m.ckind[j] == COL_S)
             sstar[(size_t)c->m.ct[j] * n + c->m.ci[j]] = (float)glp_get_col_prim(c->m.P, (int)j);
-    static const double thr[] = {0.5, 0.4, 0.6, 0.3, 0.7, 0.2, 0.8, 0.1, 0.9, 0.05, 0.95, 0.01, 0.99};
+    /* 0 and 2: S = 1 and S = 0 everywhere, "store all" and "recompute all" */
+    static const double thr[] = {0.5, 0.4, 0.6, 0.3, 0.7, 0.2, 0.8, 0.1,
+                                 0.9, 0.05, 0.95, 0.01, 0.99, 0.0, 2.0};
     double best = DBL_MAX;
     *min_peak = DBL_MAX;
     for (size_t q = 0; q < sizeof thr / sizeof thr[0]; q++) {
@@ -1310,6 +1451,7 @@ static int guarded(solve_ctx *c, int (*body)(solve_ctx *, double *, remat_err *)
     free(c->seed_x);
     c->seed_x = NULL;
     ilp_sol_free(&c->trial);
+    ilp_sol_free(&c->start);
     if (c->pa->verbose && c->heur_calls)
         fprintf(stderr, "ilp: rounding heuristic: %d calls, %d improved incumbents\n",
                 c->heur_calls, c->heur_found);
