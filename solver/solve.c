@@ -310,11 +310,13 @@ static int feasible_at(const profile *p, const mem_config *mc, solver_kind k, co
 {
     solver_opts ob = *o;
     ob.budget_bytes = b;
+    ob.mip_gap = 1.0; /* ilp: any plan within the budget answers the question */
     plan t;
     int rc = solver_plan(p, mc, k, &ob, &t, NULL, err);
     plan_free(&t);
     *ok = rc == 0;
-    return rc == -ENOSPC ? 0 : rc;
+    /* -ETIMEDOUT: the ilp found no plan in its time limit at this budget */
+    return rc == -ENOSPC || rc == -ETIMEDOUT ? 0 : rc;
 }
 
 int solver_min_budget(const profile *p, const mem_config *mc, solver_kind k,

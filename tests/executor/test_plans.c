@@ -108,7 +108,7 @@ static int check_model_ilp(graph *g, bool with_ilp)
 
     solver_opts o;
     solver_opts_default(&o);
-    o.time_limit_s = 10;
+    o.time_limit_s = 2; /* ilp/lp-round: a plan to run, not a proof of optimality */
     /* the no-checkpoint peak bounds the useful budgets */
     plan none;
     o.budget_bytes = INT64_MAX / 4;

@@ -156,7 +156,7 @@ static void random_dag(ilp_dag *d, int nf)
 static double no_recompute_peak(const ilp_dag *d)
 {
     ilp_sol s;
-    assert_int_equal(ilp_sol_alloc(&s, d->n), 0);
+    assert_int_equal(ilp_sol_alloc(&s, d), 0);
     for (int t = 0; t < d->n; t++)
         s.R[(size_t)t * d->n + t] = 1;
     ilp_min_s(d, &s);
