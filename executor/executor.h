@@ -190,16 +190,18 @@ int profile_measure_cpu(profile *p, int repeats, remat_err *err);
 /* The CUDA step runner (executor/cuda/) runs the same schedules with the same
  * semantics as the CPU runner above, on CUDA device 0, storing activations and
  * parameters in the graph's dtype (fp32 or bf16, fp32 arithmetic) and starting from
- * the CPU runner's initial weights and inputs. Static memory: parameters, gradients
- * of the trainable ones (in the parameter dtype), optimizer moments (fp32),
- * fp32 master weights under mc->mixed, inputs, and mc->workspace_bytes (handed to
- * cuBLAS/cuBLASLt as their only workspace). Device memory is measured three ways:
- * the tracked allocator (one cudaMalloc per buffer, bytes requested), cudaMemGetInfo
- * sampled at every instruction's high point and after it, and CUPTI's MEMORY2
- * activity records replayed in time order. */
+ * the CPU runner's initial weights and inputs. Static memory is what
+ * static_memory() counts: parameters, gradients of the trainable ones and optimizer
+ * moments in the parameter dtype (under mc->mixed: fp32 moments and fp32 master
+ * weights), inputs, and mc->workspace_bytes (handed to cuBLAS/cuBLASLt as their only
+ * workspace). Every buffer is allocated at its size under mc->allocator (exact, or
+ * the PyTorch model's rounding). Device memory is measured three ways: the tracked
+ * allocator (one cudaMalloc per buffer), cudaMemGetInfo sampled at every
+ * instruction's high point and after it, and CUPTI's MEMORY2 activity records
+ * replayed in time order. */
 
 typedef struct cuda_mem_measure {
-    int64_t tracked_static;   /* static bytes held by the tracked allocator */
+    int64_t tracked_static;   /* static bytes held by the tracked allocator (as allocated) */
     int64_t tracked_peak;     /* its peak over the step, static included */
     int64_t meminfo_base;     /* device bytes in use before the static allocations */
     int64_t meminfo_static;   /* in use after them, minus meminfo_base */
@@ -216,8 +218,8 @@ typedef struct cuda_exec cuda_exec;
 
 /* Checks that the CUDA executor can run g under mc: the op layouts the CPU executor
  * accepts, activations and parameters both fp32 or both bf16 (mixed precision only
- * with bf16), the last op a loss, the exact allocator model, no ZeRO/FSDP, data
- * parallelism or mem_config LoRA. Needs no device. Returns 0 or -EINVAL / -ENOTSUP. */
+ * with bf16), the last op a loss, no ZeRO/FSDP, data parallelism or mem_config LoRA.
+ * Needs no device. Returns 0 or -EINVAL / -ENOTSUP with a one-line reason. */
 int cuda_exec_check(const graph *g, const mem_config *mc, remat_err *err);
 
 /* Sets up a runner on device 0 (-ENODEV "no CUDA device found ..." without one):

@@ -7,6 +7,7 @@
 
 #include "planner/commands.h"
 #include "planner/model_opts.h"
+#include "planner/sweep.h"
 #include "reports/reports.h"
 
 static void usage(FILE *f)
@@ -32,16 +33,9 @@ static void usage(FILE *f)
             "  --granularity op|module|block  ilp graph granularity (default op)\n"
             "  --dump-lp FILE        ilp: write the model in CPLEX LP format\n"
             "  --verbose             solver progress and details on stderr\n\n"
-            "memory options:\n"
-            "  --optimizer sgd|momentum|adam|adamw  (default adamw)\n"
-            "  --mixed               16-bit weights and grads with fp32 master weights\n"
-            "  --zero 0-3            ZeRO stage (3 = FSDP full shard) over --dp GPUs\n"
-            "  --dp N                data-parallel degree (default 1)\n"
-            "  --lora-rank R         LoRA adapters of rank R; base weights frozen\n"
-            "  --workspace SIZE      fixed extra memory (cuBLAS workspace, ...)\n"
-            "  --allocator exact|pytorch  allocation rounding model (default exact)\n\n"
+            "%s\n"
             "  -o FILE               write the plan YAML to FILE\n",
-            model_opts_help);
+            model_opts_help, mem_opts_help);
 }
 
 typedef struct plan_args {
@@ -54,26 +48,22 @@ typedef struct plan_args {
     mem_config mc;
 } plan_args;
 
-/* Parses the planning and memory options shared with other subcommands. Returns 1
+/* Parses the planning options (the memory options are mem_opts_parse's). Returns 1
  * consumed, 0 not ours, -1 usage error. */
 static int parse_plan_opt(plan_args *a, int argc, char **argv, int *i)
 {
     const char *f = argv[*i];
-    bool flag_only = strcmp(f, "--compare") == 0 || strcmp(f, "--mixed") == 0 ||
-                     strcmp(f, "--verbose") == 0;
+    bool flag_only = strcmp(f, "--compare") == 0 || strcmp(f, "--verbose") == 0;
     if (flag_only) {
         if (strcmp(f, "--compare") == 0)
             a->compare = true;
-        else if (strcmp(f, "--mixed") == 0)
-            a->mc.mixed = true;
         else
             a->so.verbose = true;
         return 1;
     }
     static const char *const valued[] = {"--budget", "--max-checkpoints", "--solver", "--slots",
                                          "--time-limit", "--gap", "--granularity", "--dump-lp",
-                                         "--optimizer", "--zero", "--dp", "--lora-rank",
-                                         "--workspace", "--allocator", "-o", NULL};
+                                         "-o", NULL};
     bool known = false;
     for (int k = 0; valued[k] && !known; k++)
         known = strcmp(f, valued[k]) == 0;
@@ -121,35 +111,6 @@ static int parse_plan_opt(plan_args *a, int argc, char **argv, int *i)
         }
     } else if (strcmp(f, "--dump-lp") == 0) {
         a->so.dump_lp = v;
-    } else if (strcmp(f, "--optimizer") == 0) {
-        int k = optimizer_from_name(v);
-        if (k < 0) {
-            fprintf(stderr, "remat plan: --optimizer must be sgd, momentum, adam or adamw\n");
-            return -1;
-        }
-        a->mc.optimizer = (optimizer_kind)k;
-    } else if (strcmp(f, "--zero") == 0) {
-        if (opt_int("plan", f, v, 0, 3, &n))
-            return -1;
-        a->mc.zero_stage = (int)n;
-    } else if (strcmp(f, "--dp") == 0) {
-        if (opt_int("plan", f, v, 1, 1 << 20, &n))
-            return -1;
-        a->mc.dp = (int)n;
-    } else if (strcmp(f, "--lora-rank") == 0) {
-        if (opt_int("plan", f, v, 1, 1 << 16, &n))
-            return -1;
-        a->mc.lora_rank = (int)n;
-    } else if (strcmp(f, "--workspace") == 0) {
-        if (opt_size("plan", f, v, &a->mc.workspace_bytes))
-            return -1;
-    } else if (strcmp(f, "--allocator") == 0) {
-        int k = allocator_from_name(v);
-        if (k < 0) {
-            fprintf(stderr, "remat plan: --allocator must be exact or pytorch\n");
-            return -1;
-        }
-        a->mc.allocator = (allocator_kind)k;
     } else if (strcmp(f, "-o") == 0) {
         a->out = v;
     }
@@ -260,6 +221,8 @@ int cmd_plan(int argc, char **argv)
     int status = 2;
     for (int i = 1; i < argc; i++) {
         int r = model_opts_parse(&mo, argc, argv, &i, "plan");
+        if (r == 0)
+            r = mem_opts_parse(&a.mc, argc, argv, &i, "plan");
         if (r == 0)
             r = parse_plan_opt(&a, argc, argv, &i);
         if (r < 0)

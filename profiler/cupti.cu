@@ -2,11 +2,14 @@
  * it and behind the CUDA executor's memory measurement.
  *
  * Tracing (Activity API, no special rights needed): CONCURRENT_KERNEL records give
- * every kernel's start/end; EXTERNAL_CORRELATION records map each launch to the id
+ * every kernel's start/end; EXTERNAL_CORRELATION records (emitted with the RUNTIME
+ * and DRIVER API records, so those kinds are enabled too) map each launch to the id
  * pushed around an op (cuptiActivityPushExternalCorrelationId, CUSTOM0), so kernel
  * time is attributed to (op, forward|backward, repeat) whatever library launched
  * it (our kernels, cuBLAS, cuBLASLt). MEMORY2 records (one per allocation and per
- * release) are replayed in timestamp order into a running device-memory total.
+ * release) are replayed in timestamp order into a running device-memory total for
+ * the executor; while profiling, allocations made inside an op's region (by a
+ * library, since remat allocates outside) are counted and named in the profile.
  *
  * FLOPs (Range Profiler + Profiler Host API, counters need profiling rights): one
  * user range per op direction, user replay until every pass is submitted; FLOPs =
@@ -53,6 +56,7 @@ struct kernel_rec {
 struct mem_rec {
     uint64_t ts;
     uint64_t address, bytes;
+    uint32_t corr;
     bool alloc;
 };
 
@@ -108,9 +112,9 @@ void CUPTIAPI buffer_completed(CUcontext, uint32_t, uint8_t *buffer, size_t, siz
             if (m->memoryKind != CUPTI_ACTIVITY_MEMORY_KIND_DEVICE)
                 break;
             if (m->memoryOperationType == CUPTI_ACTIVITY_MEMORY_OPERATION_TYPE_ALLOCATION)
-                c.mem.push_back({m->timestamp, m->address, m->bytes, true});
+                c.mem.push_back({m->timestamp, m->address, m->bytes, m->correlationId, true});
             else if (m->memoryOperationType == CUPTI_ACTIVITY_MEMORY_OPERATION_TYPE_RELEASE)
-                c.mem.push_back({m->timestamp, m->address, m->bytes, false});
+                c.mem.push_back({m->timestamp, m->address, m->bytes, m->correlationId, false});
             break;
         }
         default:
@@ -136,6 +140,14 @@ void flush_all()
 
 } // namespace
 
+const int kNumKinds = 5;
+const CUpti_ActivityKind kKinds[kNumKinds] = {
+    CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL, CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION,
+    CUPTI_ACTIVITY_KIND_RUNTIME, CUPTI_ACTIVITY_KIND_DRIVER, CUPTI_ACTIVITY_KIND_MEMORY2};
+const unsigned kNeed[kNumKinds] = {CUPTI_TRACE_KERNELS, CUPTI_TRACE_KERNELS,
+                                   CUPTI_TRACE_KERNELS, CUPTI_TRACE_KERNELS,
+                                   CUPTI_TRACE_MEMORY};
+
 extern "C" int cupti_trace_begin(unsigned what, remat_err *err)
 {
     collector &c = col();
@@ -156,14 +168,12 @@ extern "C" int cupti_trace_begin(unsigned what, remat_err *err)
         c.live.clear();
         c.current = c.peak = c.n_alloc = c.n_free = 0;
     }
-    const CUpti_ActivityKind kinds[3] = {CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL,
-                                         CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION,
-                                         CUPTI_ACTIVITY_KIND_MEMORY2};
-    const unsigned need[3] = {CUPTI_TRACE_KERNELS, CUPTI_TRACE_KERNELS, CUPTI_TRACE_MEMORY};
-    for (int i = 0; i < 3; i++) {
-        if (!(what & need[i]))
+    /* External correlation records accompany API records only, so kernel attribution
+     * also needs the runtime and driver API kinds (their records are dropped). */
+    for (int i = 0; i < kNumKinds; i++) {
+        if (!(what & kNeed[i]))
             continue;
-        r = cuptiActivityEnable(kinds[i]);
+        r = cuptiActivityEnable(kKinds[i]);
         if (r != CUPTI_SUCCESS) {
             cupti_trace_end();
             return remat_fail(err, -ENOTSUP, "CUPTI activity tracing unavailable: %s",
@@ -180,12 +190,9 @@ extern "C" void cupti_trace_end(void)
     if (!c.enabled)
         return;
     flush_all();
-    if (c.enabled & 1u)
-        cuptiActivityDisable(CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL);
-    if (c.enabled & 2u)
-        cuptiActivityDisable(CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION);
-    if (c.enabled & 4u)
-        cuptiActivityDisable(CUPTI_ACTIVITY_KIND_MEMORY2);
+    for (int i = 0; i < kNumKinds; i++)
+        if (c.enabled & (1u << i))
+            cuptiActivityDisable(kKinds[i]);
     c.enabled = 0;
     cuptiActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED);
 }
@@ -201,7 +208,8 @@ extern "C" void cupti_corr_pop(void)
     cuptiActivityPopExternalCorrelationId(CUPTI_EXTERNAL_CORRELATION_KIND_CUSTOM0, &last);
 }
 
-extern "C" void cupti_kernel_times(int64_t n, double *seconds, int64_t *counts)
+extern "C" void cupti_kernel_times(int64_t n, double *seconds, int64_t *counts,
+                                   int64_t *alloc_bytes, int64_t *allocs)
 {
     flush_all();
     collector &c = col();
@@ -212,6 +220,16 @@ extern "C" void cupti_kernel_times(int64_t n, double *seconds, int64_t *counts)
             continue;
         seconds[it->second] += 1e-9 * (double)(k.end - k.start);
         counts[it->second]++;
+    }
+    if (alloc_bytes && allocs) {
+        for (const mem_rec &m : c.mem) {
+            auto it = c.ext.find(m.corr);
+            if (!m.alloc || it == c.ext.end() || it->second < 1 || (int64_t)it->second > n)
+                continue;
+            alloc_bytes[it->second] += (int64_t)m.bytes;
+            allocs[it->second]++;
+        }
+        c.mem.clear();
     }
     c.kernels.clear();
     c.ext.clear();
@@ -767,7 +785,7 @@ extern "C" int profile_measure_cuda(profile *p, int repeats, remat_err *err)
         cudaStreamDestroy(s);
         return remat_fail(err, -EIO, "cuBLAS: %s", cuda_kernels_errstr(lrc));
     }
-    rc = cupti_trace_begin(CUPTI_TRACE_KERNELS, err);
+    rc = cupti_trace_begin(CUPTI_TRACE_KERNELS | CUPTI_TRACE_MEMORY, err);
 
     op_bench b;
     b.g = g;
@@ -778,6 +796,9 @@ extern "C" int profile_measure_cuda(profile *p, int repeats, remat_err *err)
     std::vector<double> tf((size_t)g->n_ops), tb((size_t)g->n_ops);
     std::vector<double> secs((size_t)(2 * repeats + 1));
     std::vector<int64_t> counts((size_t)(2 * repeats + 1));
+    std::vector<int64_t> abytes((size_t)(2 * repeats + 1)), allocs((size_t)(2 * repeats + 1));
+    int64_t lib_allocs = 0, lib_bytes = 0, worst_bytes = 0;
+    std::string worst;
     for (int i = 0; i < g->n_ops && !rc; i++) {
         if (b.setup(i)) {
             rc = remat_fail(err, -ENOMEM, "out of device memory measuring op '%s'",
@@ -786,6 +807,8 @@ extern "C" int profile_measure_cuda(profile *p, int repeats, remat_err *err)
         }
         std::fill(secs.begin(), secs.end(), 0.0);
         std::fill(counts.begin(), counts.end(), 0);
+        std::fill(abytes.begin(), abytes.end(), 0);
+        std::fill(allocs.begin(), allocs.end(), 0);
         for (int dir = 0; dir < 2 && !rc; dir++)
             for (int r = -1; r < repeats && !rc; r++) {
                 if (r >= 0)
@@ -804,7 +827,21 @@ extern "C" int profile_measure_cuda(profile *p, int repeats, remat_err *err)
             rc = remat_fail(err, -EIO, "op '%s': %s", g->ops[i].name,
                             cudaGetErrorString(cudaGetLastError()));
         if (!rc) {
-            cupti_kernel_times(2 * repeats, secs.data(), counts.data());
+            cupti_kernel_times(2 * repeats, secs.data(), counts.data(), abytes.data(),
+                               allocs.data());
+            for (int dir = 0; dir < 2; dir++) {
+                int64_t b = 0, k = 0;
+                for (int r = 0; r < repeats; r++) {
+                    b += abytes[(size_t)(1 + dir * repeats + r)];
+                    k += allocs[(size_t)(1 + dir * repeats + r)];
+                }
+                lib_allocs += k;
+                lib_bytes += b;
+                if (b > worst_bytes) {
+                    worst_bytes = b;
+                    worst = std::string(g->ops[i].name) + (dir ? " backward" : " forward");
+                }
+            }
             std::vector<double> vf(secs.begin() + 1, secs.begin() + 1 + repeats);
             std::vector<double> vb(secs.begin() + 1 + repeats, secs.end());
             tf[(size_t)i] = median(vf);
@@ -832,10 +869,19 @@ extern "C" int profile_measure_cuda(profile *p, int repeats, remat_err *err)
     struct cudaDeviceProp prop;
     cudaGetDeviceProperties(&prop, 0);
     std::string target = table_name(prop.name);
-    char note[1024];
+    char allocs_note[384];
+    if (lib_allocs == 0)
+        snprintf(allocs_note, sizeof allocs_note, "none inside ops");
+    else
+        snprintf(allocs_note, sizeof allocs_note,
+                 "%lld inside ops by libraries, %lld bytes over %d runs of each op (most in "
+                 "%s), outside the memory model",
+                 (long long)lib_allocs, (long long)lib_bytes, repeats, worst.c_str());
+    char note[1536];
     snprintf(note, sizeof note,
-             "%s; times: CUPTI kernel activity, median of %d per op direction; FLOPs: %s", desc,
-             repeats, why);
+             "%s; times: CUPTI kernel activity, median of %d per op direction; device "
+             "allocations (CUPTI MEMORY2): %s; FLOPs: %s",
+             desc, repeats, allocs_note, why);
     char *t = strdup(target.c_str()), *d = strdup(note);
     if (!t || !d) {
         free(t);

@@ -1,6 +1,7 @@
 /* profiler/cupti.h — CUPTI for remat (private to the remat_cuda library): Activity
  * API tracing of kernels (CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL, attributed to ops
- * through external correlation ids) and of device memory (CUPTI_ACTIVITY_KIND_MEMORY2,
+ * through external correlation ids, which CUPTI attaches to the RUNTIME and DRIVER
+ * API records it is therefore also asked for) and of device memory (MEMORY2,
  * one record per allocation and per release). The FLOP counters (range profiler) are
  * used inside profiler/cupti.cu only. No legacy Event/Metric API is used.
  *
@@ -31,10 +32,13 @@ void cupti_trace_end(void);
 void cupti_corr_push(uint64_t id);
 void cupti_corr_pop(void);
 
-/* Flushes the records of finished work (synchronize first), then adds the duration
- * of every kernel attributed to id in [1, n] to seconds[id] and counts it in
- * counts[id] (both n + 1 long). Consumes the kernel records. */
-void cupti_kernel_times(int64_t n, double *seconds, int64_t *counts);
+/* Flushes the records of finished work, then adds the duration of every kernel
+ * attributed to id in [1, n] to seconds[id] and counts it in counts[id]; with
+ * alloc_bytes and allocs (may be NULL; MEMORY2 traced too), the device allocations
+ * made inside an id's region (by a library: remat's own buffers are allocated
+ * outside) likewise. Arrays are n + 1 long. Consumes the records. */
+void cupti_kernel_times(int64_t n, double *seconds, int64_t *counts, int64_t *alloc_bytes,
+                        int64_t *allocs);
 
 /* Device memory as MEMORY2 records tell it, replayed in timestamp order since
  * cupti_trace_begin: bytes allocated minus bytes released (device memory only). */

@@ -142,9 +142,8 @@ int solve_baseline(const profile *p, const mem_config *mc, solver_kind k, const 
     case SOLVER_NONE:
         break;
     case SOLVER_FULL: {
-        /* HF gradient_checkpointing / Megatron full recompute: every unit of a
-         * numbered block (every unit when the model has none) keeps only its input;
-         * the embedding and the head are not wrapped */
+        /* HF gradient_checkpointing / Megatron full recompute: every numbered block
+         * (every unit when the model has none) keeps only its input */
         bool any_block = false;
         for (int s = 0; s < c->n; s++)
             any_block = any_block || chain_stage_in_block(&c->st[s]);

@@ -53,7 +53,7 @@ static int seed_to_sol(const ilp_dag *d, const graph *g, const schedule *s, ilp_
 {
     const int n = d->n, G = d->n_groups;
     int *grp = op_group_map(d, g->n_ops);
-    if (!grp || ilp_sol_alloc(out, n)) {
+    if (!grp || ilp_sol_alloc(out, d)) {
         free(grp);
         snprintf(why, nwhy, "out of memory");
         return -ENOMEM;
@@ -80,7 +80,9 @@ static int seed_to_sol(const ilp_dag *d, const graph *g, const schedule *s, ilp_
             out->R[(size_t)t * n + t] = 1;
             t++;
             last_in_stage = -1;
-        } else if (v < t && v < d->n_fwd && v > last_in_stage && t <= d->last[v]) {
+        } else if (v < t && v < d->n_fwd && t > d->last[v]) {
+            continue; /* a recomputation nothing uses: the model has no place for waste */
+        } else if (v < t && v < d->n_fwd && v > last_in_stage) {
             out->R[(size_t)t * n + v] = 1;
             last_in_stage = v;
         } else {
@@ -98,13 +100,13 @@ static int seed_to_sol(const ilp_dag *d, const graph *g, const schedule *s, ilp_
         ilp_sol_free(out);
         return rc;
     }
-    ilp_min_s(d, out);
+    ilp_prune(d, out);
     return 0;
 }
 
-/* R/S as a compute sequence: stage by stage, the forward nodes computed (not those
- * already held: recomputing a held result is waste) in topological order, each
- * group's ops ascending; backward nodes' ops descending; then OPT. */
+/* R as a compute sequence: stage by stage, the nodes computed in topological order,
+ * a forward node's ops ascending, a backward node's ops descending; then OPT.
+ * (Which tensors to free is schedule_finalize's: after the last use.) */
 static int sol_to_compute(const ilp_dag *d, const ilp_sol *s, schedule *raw)
 {
     const int n = d->n;
@@ -114,8 +116,6 @@ static int sol_to_compute(const ilp_dag *d, const ilp_sol *s, schedule *raw)
             if (!s->R[(size_t)t * n + k])
                 continue;
             if (k < d->n_fwd) {
-                if (k < t && s->S[(size_t)t * n + k])
-                    continue;
                 for (int j = d->op_first[k]; j <= d->op_last[k] && !rc; j++)
                     rc = schedule_push(raw, INS_FWD, j, 0);
             } else {
@@ -220,6 +220,10 @@ int solve_ilp(const profile *p, const mem_config *mc, const solver_opts *o, bool
         return remat_fail(err, -EINVAL, "%s: --time-limit must be a finite number of seconds", who);
     if (!(o->mip_gap >= 0) || !isfinite(o->mip_gap))
         return remat_fail(err, -EINVAL, "%s: --gap must be a non-negative number", who);
+    /* --gap 1 asks for any plan within the budget (solver_min_budget's probes): the
+     * first one found, searching a tenth of the time limit at most */
+    if (o->mip_gap >= 1.0)
+        tl = tl / 10 > 1 ? tl / 10 : (tl < 1 ? tl : 1);
     static_mem sm;
     int rc = static_memory(g, mc, &sm, err);
     if (rc)
@@ -296,9 +300,9 @@ int solve_ilp(const profile *p, const mem_config *mc, const solver_opts *o, bool
         }
         if (o->verbose)
             fprintf(stderr, "%s: attempt %d: %s, compute %.6g us (bound %.6g), model peak %.6g, "
-                            "%.2f s%s\n",
+                            "%.2f s%s%s\n",
                     who, attempt + 1, res.status, res.cost, res.bound, res.peak, res.solve_s,
-                    res.seed_accepted ? ", seed accepted" : "");
+                    res.start ? ", started from " : "", res.start ? res.start : "");
         if (strcmp(res.status, "optimal") != 0 && strcmp(res.status, "feasible") != 0)
             break;
         schedule raw = {0};

@@ -20,10 +20,11 @@ int ilp_dag_init(ilp_dag *d, int n, int n_fwd, remat_err *err)
     d->n = n;
     d->n_fwd = n_fwd;
     d->cost = calloc((size_t)n, sizeof *d->cost);
-    d->mem = calloc((size_t)n, sizeof *d->mem);
     d->ws = calloc((size_t)n, sizeof *d->ws);
+    d->mem = calloc((size_t)n, sizeof *d->mem);
     d->last = calloc((size_t)n, sizeof *d->last);
-    if (!d->cost || !d->mem || !d->ws || !d->last) {
+    d->out_mem = calloc((size_t)n, sizeof *d->out_mem);
+    if (!d->cost || !d->ws || !d->mem || !d->last || !d->out_mem) {
         ilp_dag_free(d);
         return remat_fail(err, -ENOMEM, "out of memory");
     }
@@ -35,21 +36,73 @@ void ilp_dag_free(ilp_dag *d)
     if (!d)
         return;
     free(d->cost);
-    free(d->mem);
     free(d->ws);
-    free(d->dep_off);
-    free(d->dep);
-    free(d->use_off);
-    free(d->use);
+    free(d->mem);
+    free(d->v_node);
+    free(d->v_idx);
+    free(d->v_mem);
+    free(d->v_last);
+    free(d->out_off);
+    free(d->out);
+    free(d->read_off);
+    free(d->read);
+    free(d->user_off);
+    free(d->user);
     free(d->last);
+    free(d->out_mem);
     free(d->op_first);
     free(d->op_last);
     if (d->group_name)
         for (int g = 0; g < d->n_groups; g++)
             free(d->group_name[g]);
     free(d->group_name);
-    free(d->edge);
+    free(d->pend);
     memset(d, 0, sizeof *d);
+}
+
+int ilp_dag_add_value(ilp_dag *d, int node, double mem, remat_err *err)
+{
+    if (node < 0 || node >= d->n)
+        return remat_fail(err, -EINVAL, "ilp: value of node %d in a %d-node DAG", node, d->n);
+    if (d->nv == d->cap_v) {
+        int nc = d->cap_v ? d->cap_v * 2 : 64;
+        int *a = realloc(d->v_node, (size_t)nc * sizeof *a);
+        if (a)
+            d->v_node = a;
+        double *b = realloc(d->v_mem, (size_t)nc * sizeof *b);
+        if (b)
+            d->v_mem = b;
+        if (!a || !b)
+            return remat_fail(err, -ENOMEM, "out of memory");
+        d->cap_v = nc;
+    }
+    d->v_node[d->nv] = node;
+    d->v_mem[d->nv] = mem;
+    return d->nv++;
+}
+
+static int pend(ilp_dag *d, int kind, int a, int b, remat_err *err)
+{
+    if (d->n_pend == d->cap_pend) {
+        int nc = d->cap_pend ? d->cap_pend * 2 : 64;
+        int *e = realloc(d->pend, (size_t)nc * 3 * sizeof *e);
+        if (!e)
+            return remat_fail(err, -ENOMEM, "out of memory");
+        d->pend = e;
+        d->cap_pend = nc;
+    }
+    d->pend[3 * d->n_pend] = kind;
+    d->pend[3 * d->n_pend + 1] = a;
+    d->pend[3 * d->n_pend + 2] = b;
+    d->n_pend++;
+    return 0;
+}
+
+int ilp_dag_add_read(ilp_dag *d, int v, int j, remat_err *err)
+{
+    if (v < 0 || v >= d->nv || j < 0 || j >= d->n || d->v_node[v] >= j)
+        return remat_fail(err, -EINVAL, "ilp: node %d cannot read value %d", j, v);
+    return pend(d, 1, v, j, err);
 }
 
 int ilp_dag_add_edge(ilp_dag *d, int from, int to, remat_err *err)
@@ -57,102 +110,155 @@ int ilp_dag_add_edge(ilp_dag *d, int from, int to, remat_err *err)
     if (from < 0 || to >= d->n || from >= to)
         return remat_fail(err, -EINVAL, "ilp: edge %d -> %d is not forward in a %d-node DAG", from,
                           to, d->n);
-    if (d->n_edges == d->cap_edges) {
-        int nc = d->cap_edges ? d->cap_edges * 2 : 64;
-        int *e = realloc(d->edge, (size_t)nc * 2 * sizeof *e);
-        if (!e)
-            return remat_fail(err, -ENOMEM, "out of memory");
-        d->edge = e;
-        d->cap_edges = nc;
-    }
-    d->edge[2 * d->n_edges] = from;
-    d->edge[2 * d->n_edges + 1] = to;
-    d->n_edges++;
-    return 0;
+    return pend(d, 2, from, to, err);
 }
 
-static int edge_cmp(const void *a, const void *b)
+static int pair_cmp(const void *a, const void *b)
 {
     const int *x = a, *y = b;
-    if (x[1] != y[1])
-        return x[1] < y[1] ? -1 : 1;
-    return (x[0] > y[0]) - (x[0] < y[0]);
+    if (x[0] != y[0])
+        return x[0] < y[0] ? -1 : 1;
+    return (x[1] > y[1]) - (x[1] < y[1]);
 }
 
 int ilp_dag_finish(ilp_dag *d, remat_err *err)
 {
     const int n = d->n;
     for (int i = 0; i < n; i++)
-        if (!isfinite(d->cost[i]) || d->cost[i] < 0 || !isfinite(d->mem[i]) || d->mem[i] < 0 ||
-            !isfinite(d->ws[i]) || d->ws[i] < 0)
+        if (!isfinite(d->cost[i]) || d->cost[i] < 0 || !isfinite(d->ws[i]) || d->ws[i] < 0 ||
+            !isfinite(d->mem[i]) || d->mem[i] < 0)
             return remat_fail(err, -EINVAL,
                               "ilp: node %d has a negative or non-finite cost, memory or temporary",
                               i);
-    if (d->n_edges > 0)
-        qsort(d->edge, (size_t)d->n_edges, 2 * sizeof *d->edge, edge_cmp);
-    int m = 0; /* dedup */
-    for (int e = 0; e < d->n_edges; e++) {
-        if (m > 0 && d->edge[2 * (m - 1)] == d->edge[2 * e] &&
-            d->edge[2 * (m - 1) + 1] == d->edge[2 * e + 1])
-            continue;
-        d->edge[2 * m] = d->edge[2 * e];
-        d->edge[2 * m + 1] = d->edge[2 * e + 1];
-        m++;
+    /* nodes without values get one of mem[i] */
+    int *cnt = calloc((size_t)n + 1, sizeof *cnt);
+    if (!cnt)
+        return remat_fail(err, -ENOMEM, "out of memory");
+    for (int v = 0; v < d->nv; v++)
+        cnt[d->v_node[v]]++;
+    for (int i = 0; i < n; i++)
+        if (!cnt[i] && ilp_dag_add_value(d, i, d->mem[i], err) < 0) {
+            free(cnt);
+            return -ENOMEM;
+        }
+    free(cnt);
+    const int nv = d->nv;
+    for (int v = 0; v < nv; v++)
+        if (!isfinite(d->v_mem[v]) || d->v_mem[v] < 0)
+            return remat_fail(err, -EINVAL, "ilp: value %d has a negative or non-finite size", v);
+    free(d->out_off);
+    free(d->out);
+    free(d->v_idx);
+    d->out_off = calloc((size_t)n + 1, sizeof *d->out_off);
+    d->out = malloc((size_t)nv * sizeof *d->out);
+    d->v_idx = malloc((size_t)nv * sizeof *d->v_idx);
+    d->v_last = realloc(d->v_last, (size_t)nv * sizeof *d->v_last);
+    if (!d->out_off || !d->out || !d->v_idx || !d->v_last)
+        return remat_fail(err, -ENOMEM, "out of memory");
+    for (int v = 0; v < nv; v++)
+        d->out_off[d->v_node[v] + 1]++;
+    for (int i = 0; i < n; i++)
+        d->out_off[i + 1] += d->out_off[i];
+    for (int i = 0; i < n; i++)
+        d->out_mem[i] = 0;
+    {
+        int *fill = calloc((size_t)n, sizeof *fill);
+        if (!fill)
+            return remat_fail(err, -ENOMEM, "out of memory");
+        for (int v = 0; v < nv; v++) { /* ascending v: values of a node ascending */
+            int i = d->v_node[v];
+            d->v_idx[v] = fill[i];
+            d->out[d->out_off[i] + fill[i]++] = v;
+            d->out_mem[i] += d->v_mem[v];
+        }
+        free(fill);
     }
-    d->n_edges = m;
-    free(d->dep_off);
-    free(d->dep);
-    free(d->use_off);
-    free(d->use);
-    d->dep_off = calloc((size_t)n + 1, sizeof *d->dep_off);
-    d->use_off = calloc((size_t)n + 1, sizeof *d->use_off);
-    d->dep = malloc((size_t)(m ? m : 1) * sizeof *d->dep);
-    d->use = malloc((size_t)(m ? m : 1) * sizeof *d->use);
-    int *fill = calloc((size_t)n, sizeof *fill);
-    if (!d->dep_off || !d->use_off || !d->dep || !d->use || !fill) {
+    /* reads: (reader, value) pairs, sorted and deduplicated */
+    long long np = 0;
+    for (int e = 0; e < d->n_pend; e++)
+        np += d->pend[3 * e] == 1 ? 1 : d->out_off[d->pend[3 * e + 1] + 1] - d->out_off[d->pend[3 * e + 1]];
+    int *pr = malloc((size_t)(np ? np : 1) * 2 * sizeof *pr);
+    if (!pr)
+        return remat_fail(err, -ENOMEM, "out of memory");
+    long long m = 0;
+    for (int e = 0; e < d->n_pend; e++) {
+        int kind = d->pend[3 * e], a = d->pend[3 * e + 1], b = d->pend[3 * e + 2];
+        if (kind == 1) {
+            pr[2 * m] = b;
+            pr[2 * m + 1] = a;
+            m++;
+        } else {
+            for (int q = d->out_off[a]; q < d->out_off[a + 1]; q++) {
+                pr[2 * m] = b;
+                pr[2 * m + 1] = d->out[q];
+                m++;
+            }
+        }
+    }
+    if (m > 0)
+        qsort(pr, (size_t)m, 2 * sizeof *pr, pair_cmp);
+    long long u = 0;
+    for (long long e = 0; e < m; e++) {
+        if (u > 0 && pr[2 * (u - 1)] == pr[2 * e] && pr[2 * (u - 1) + 1] == pr[2 * e + 1])
+            continue;
+        pr[2 * u] = pr[2 * e];
+        pr[2 * u + 1] = pr[2 * e + 1];
+        u++;
+    }
+    free(d->read_off);
+    free(d->read);
+    free(d->user_off);
+    free(d->user);
+    d->read_off = calloc((size_t)n + 1, sizeof *d->read_off);
+    d->read = malloc((size_t)(u ? u : 1) * sizeof *d->read);
+    d->user_off = calloc((size_t)nv + 1, sizeof *d->user_off);
+    d->user = malloc((size_t)(u ? u : 1) * sizeof *d->user);
+    int *fill = calloc((size_t)nv + 1, sizeof *fill);
+    if (!d->read_off || !d->read || !d->user_off || !d->user || !fill) {
+        free(pr);
         free(fill);
         return remat_fail(err, -ENOMEM, "out of memory");
     }
-    for (int e = 0; e < m; e++) {
-        int from = d->edge[2 * e], to = d->edge[2 * e + 1];
-        if (to < d->n_fwd && from >= d->n_fwd) {
+    for (long long e = 0; e < u; e++) {
+        int j = pr[2 * e], v = pr[2 * e + 1];
+        if (j < d->n_fwd && d->v_node[v] >= d->n_fwd) {
+            free(pr);
             free(fill);
-            return remat_fail(err, -EINVAL, "ilp: forward node %d depends on backward node %d", to,
-                              from);
+            return remat_fail(err, -EINVAL, "ilp: forward node %d reads backward node %d's value",
+                              j, d->v_node[v]);
         }
-        d->dep_off[to + 1]++;
-        d->use_off[from + 1]++;
+        d->read_off[j + 1]++;
+        d->user_off[v + 1]++;
+        d->read[e] = v; /* pairs sorted by (reader, value): reads ascending per reader */
     }
-    for (int i = 0; i < n; i++) {
-        d->dep_off[i + 1] += d->dep_off[i];
-        d->use_off[i + 1] += d->use_off[i];
+    for (int j = 0; j < n; j++)
+        d->read_off[j + 1] += d->read_off[j];
+    for (int v = 0; v < nv; v++)
+        d->user_off[v + 1] += d->user_off[v];
+    for (long long e = 0; e < u; e++) { /* readers ascending per value */
+        int j = pr[2 * e], v = pr[2 * e + 1];
+        d->user[d->user_off[v] + fill[v]++] = j;
     }
-    /* edges are sorted by (to, from): deps come out ascending */
-    for (int e = 0; e < m; e++) {
-        int from = d->edge[2 * e], to = d->edge[2 * e + 1];
-        d->dep[d->dep_off[to] + fill[to]++] = from;
-    }
-    memset(fill, 0, (size_t)n * sizeof *fill);
-    for (int to = 0; to < n; to++) /* users ascending: walk targets in order */
-        for (int k = d->dep_off[to]; k < d->dep_off[to + 1]; k++) {
-            int from = d->dep[k];
-            d->use[d->use_off[from] + fill[from]++] = to;
-        }
+    free(pr);
     free(fill);
-    free(d->edge);
-    d->edge = NULL;
-    d->n_edges = d->cap_edges = 0;
-    /* last[i]: a backward user j needs i in stage j; a forward user j may be
-     * recomputed until last[j], needing i then. Users are later nodes. */
+    free(d->pend);
+    d->pend = NULL;
+    d->n_pend = d->cap_pend = 0;
+    /* last: a backward reader j needs v in stage j; a forward reader j may be
+     * recomputed until last[j]. Readers are later nodes: walk nodes downwards. */
     for (int i = n - 1; i >= 0; i--) {
-        int l = i;
-        for (int k = d->use_off[i]; k < d->use_off[i + 1]; k++) {
-            int j = d->use[k];
-            int lj = j >= d->n_fwd ? j : d->last[j];
-            if (lj > l)
-                l = lj;
+        int li = i;
+        for (int q = d->out_off[i]; q < d->out_off[i + 1]; q++) {
+            int v = d->out[q], lv = i;
+            for (int k = d->user_off[v]; k < d->user_off[v + 1]; k++) {
+                int j = d->user[k];
+                int lj = j >= d->n_fwd ? j : d->last[j];
+                lv = lj > lv ? lj : lv;
+            }
+            d->v_last[v] = lv;
+            li = lv > li ? lv : li;
         }
-        d->last[i] = l;
+        d->last[i] = i >= d->n_fwd ? i : li;
     }
     return 0;
 }
@@ -205,12 +311,6 @@ static bool dyn(const graph_tensor *t)
     return t->role == ROLE_ACT || t->role == ROLE_EXTRA;
 }
 
-/* Adds an edge unless it is internal to one node. */
-static int edge(ilp_dag *d, int from, int to, remat_err *err)
-{
-    return from == to ? 0 : ilp_dag_add_edge(d, from, to, err);
-}
-
 int ilp_dag_from_profile(const profile *p, const int64_t *tensor_bytes, granularity gran,
                          double mem_unit, double cost_unit, ilp_dag *d, remat_err *err)
 {
@@ -221,13 +321,16 @@ int ilp_dag_from_profile(const profile *p, const int64_t *tensor_bytes, granular
         return remat_fail(err, -EINVAL, "ilp: graph has no ops");
     if (!(mem_unit > 0) || !(cost_unit > 0))
         return remat_fail(err, -EINVAL, "ilp: units must be positive");
+    const size_t ntz = (size_t)(nt ? nt : 1);
     int *grp = malloc((size_t)no * sizeof *grp);
-    tinfo *ti = malloc((size_t)(nt ? nt : 1) * sizeof *ti);
-    int *mark = malloc((size_t)(nt ? nt : 1) * sizeof *mark);
-    int *lastuse = malloc((size_t)(nt ? nt : 1) * sizeof *lastuse);
+    tinfo *ti = malloc(ntz * sizeof *ti);
+    int *mark = malloc(ntz * sizeof *mark);
+    int *lastuse = malloc(ntz * sizeof *lastuse);
+    int *vfwd = malloc(ntz * sizeof *vfwd);   /* value of a surviving tensor */
+    int *vgrad = malloc(ntz * sizeof *vgrad); /* value of a surviving gradient */
     char(*key)[256] = malloc(2 * sizeof *key);
     int rc = 0;
-    if (!grp || !ti || !mark || !lastuse || !key) {
+    if (!grp || !ti || !mark || !lastuse || !vfwd || !vgrad || !key) {
         rc = remat_fail(err, -ENOMEM, "out of memory");
         goto done;
     }
@@ -267,8 +370,7 @@ int ilp_dag_from_profile(const profile *p, const int64_t *tensor_bytes, granular
     }
     for (int t = 0; t < nt; t++) {
         ti[t] = (tinfo){-1, false, false};
-        mark[t] = -1;
-        lastuse[t] = -1;
+        mark[t] = lastuse[t] = vfwd[t] = vgrad[t] = -1;
     }
     for (int j = 0; j < no; j++) {
         const graph_op *o = &g->ops[j];
@@ -285,7 +387,7 @@ int ilp_dag_from_profile(const profile *p, const int64_t *tensor_bytes, granular
 #define BYTES(t) ((double)tensor_bytes[t] / mem_unit)
 #define SURVIVES(t) (ti[t].saved || ti[t].used_out)
 #define GRAD(t) (g->tensors[t].role == ROLE_ACT && g->tensors[t].needs_grad)
-    for (int gi = 0; gi < G; gi++) {
+    for (int gi = 0; gi < G && !rc; gi++) {
         const int a = d->op_first[gi], b = d->op_last[gi];
         const int fn = gi, bn = 2 * G - 1 - gi;
         double cf = 0, cb = 0;
@@ -295,33 +397,33 @@ int ilp_dag_from_profile(const profile *p, const int64_t *tensor_bytes, granular
         }
         d->cost[fn] = cf / cost_unit;
         d->cost[bn] = cb / cost_unit;
-        /* forward: last use of each tensor inside the group */
+        /* forward: surviving outputs and extras are values; the rest die inside */
         for (int j = a; j <= b; j++)
             for (int k = 0; k < g->ops[j].n_in; k++)
                 lastuse[g->ops[j].in[k]] = j;
         double live = 0, peak = 0, keep = 0;
-        for (int j = a; j <= b; j++) {
+        for (int j = a; j <= b && !rc; j++) {
             const graph_op *o = &g->ops[j];
-            double alloc = BYTES(o->out);
-            for (int k = 0; k < o->n_extra; k++)
-                alloc += BYTES(o->extra[k]);
-            double hi = live + alloc + (double)o->ws_fwd / mem_unit;
-            if (hi > peak)
-                peak = hi;
-            live += alloc;
-            if (SURVIVES(o->out))
-                keep += BYTES(o->out);
-            for (int k = 0; k < o->n_extra; k++)
-                if (SURVIVES(o->extra[k]))
-                    keep += BYTES(o->extra[k]);
-            /* transients die after their last use inside the group (or at once) */
             int outs[1 + GRAPH_MAX_EXTRAS], nouts = 0;
             outs[nouts++] = o->out;
             for (int k = 0; k < o->n_extra; k++)
                 outs[nouts++] = o->extra[k];
+            double alloc = 0;
             for (int k = 0; k < nouts; k++)
-                if (!SURVIVES(outs[k]) && (lastuse[outs[k]] < j || lastuse[outs[k]] > b))
-                    live -= BYTES(outs[k]);
+                alloc += BYTES(outs[k]);
+            double hi = live + alloc + (double)o->ws_fwd / mem_unit;
+            peak = hi > peak ? hi : peak;
+            live += alloc;
+            for (int k = 0; k < nouts && !rc; k++) {
+                int t = outs[k];
+                if (SURVIVES(t)) {
+                    keep += BYTES(t);
+                    vfwd[t] = ilp_dag_add_value(d, fn, BYTES(t), err);
+                    rc = vfwd[t] < 0 ? vfwd[t] : 0;
+                } else if (lastuse[t] < 0) {
+                    live -= BYTES(t); /* nothing reads it */
+                }
+            }
             for (int k = 0; k < o->n_in; k++) {
                 int x = o->in[k];
                 int pr = g->tensors[x].producer;
@@ -335,64 +437,70 @@ int ilp_dag_from_profile(const profile *p, const int64_t *tensor_bytes, granular
         for (int j = a; j <= b; j++)
             for (int k = 0; k < g->ops[j].n_in; k++)
                 lastuse[g->ops[j].in[k]] = -1;
-        d->mem[fn] = keep;
         d->ws[fn] = peak - keep > 0 ? peak - keep : 0;
-        /* backward: the gradients this group allocates (first consumer in backward
-         * order = highest consumer index); those of tensors made inside die inside */
+        /* backward: the gradients it allocates (the first consumer in backward order,
+         * i.e. the highest consumer index, allocates); those of tensors made in the
+         * group die inside it, the others are values */
         live = peak = keep = 0;
-        for (int j = b; j >= a; j--) {
+        for (int j = b; j >= a && !rc; j--) {
             const graph_op *o = &g->ops[j];
             double alloc = 0;
-            for (int k = 0; k < o->n_in; k++) {
+            for (int k = 0; k < o->n_in && !rc; k++) {
                 int x = o->in[k];
                 if (!GRAD(x) || ti[x].cmax != j || mark[x] == -2 - j)
                     continue;
                 mark[x] = -2 - j;
                 alloc += BYTES(x);
-                if (g->tensors[x].producer < a)
+                if (g->tensors[x].producer < a) {
                     keep += BYTES(x);
+                    vgrad[x] = ilp_dag_add_value(d, bn, BYTES(x), err);
+                    rc = vgrad[x] < 0 ? vgrad[x] : 0;
+                }
             }
             double hi = live + alloc + (double)o->ws_bwd / mem_unit;
-            if (hi > peak)
-                peak = hi;
+            peak = hi > peak ? hi : peak;
             live += alloc;
             if (GRAD(o->out) && ti[o->out].cmax >= a && ti[o->out].cmax <= b)
                 live -= BYTES(o->out);
         }
-        d->mem[bn] = keep;
         d->ws[bn] = peak - keep > 0 ? peak - keep : 0;
-        /* edges */
-        for (int j = a; j <= b && !rc; j++) {
-            const graph_op *o = &g->ops[j];
-            for (int k = 0; k < o->n_in && !rc; k++) {
-                int x = o->in[k];
-                if (dyn(&g->tensors[x]) && g->tensors[x].producer >= 0)
-                    rc = edge(d, grp[g->tensors[x].producer], fn, err);
-                /* accumulating into a gradient another group allocated */
-                if (!rc && GRAD(x) && ti[x].cmax >= 0)
-                    rc = edge(d, 2 * G - 1 - grp[ti[x].cmax], bn, err);
-            }
-            for (int k = 0; k < o->n_saved && !rc; k++) {
-                int x = o->saved[k];
-                if (dyn(&g->tensors[x]) && g->tensors[x].producer >= 0)
-                    rc = edge(d, grp[g->tensors[x].producer], bn, err);
-            }
-            /* the gradient of the output (the loss seeds its own) */
-            if (!rc && o->kind != OP_LOSS && GRAD(o->out) && ti[o->out].cmax >= 0)
-                rc = edge(d, 2 * G - 1 - grp[ti[o->out].cmax], bn, err);
+    }
+    /* reads (all values exist now) */
+    for (int j = 0; j < no && !rc; j++) {
+        const graph_op *o = &g->ops[j];
+        const int gi = grp[j], fn = gi, bn = 2 * G - 1 - gi;
+        for (int k = 0; k < o->n_in && !rc; k++) {
+            int x = o->in[k];
+            int pr = g->tensors[x].producer;
+            if (dyn(&g->tensors[x]) && pr >= 0 && grp[pr] != gi)
+                rc = ilp_dag_add_read(d, vfwd[x], fn, err);
+            /* accumulating into a gradient another group allocated */
+            if (!rc && GRAD(x) && ti[x].cmax >= 0 && grp[ti[x].cmax] != gi && vgrad[x] >= 0)
+                rc = ilp_dag_add_read(d, vgrad[x], bn, err);
         }
-        if (rc)
-            goto done;
+        for (int k = 0; k < o->n_saved && !rc; k++) {
+            int x = o->saved[k];
+            if (dyn(&g->tensors[x]) && g->tensors[x].producer >= 0)
+                rc = ilp_dag_add_read(d, vfwd[x], bn, err);
+        }
+        /* the gradient of the output (the loss seeds its own) */
+        int y = o->out;
+        if (!rc && o->kind != OP_LOSS && GRAD(y) && ti[y].cmax >= 0 && grp[ti[y].cmax] != gi &&
+            vgrad[y] >= 0)
+            rc = ilp_dag_add_read(d, vgrad[y], bn, err);
     }
 #undef BYTES
 #undef SURVIVES
 #undef GRAD
-    rc = ilp_dag_finish(d, err);
+    if (!rc)
+        rc = ilp_dag_finish(d, err);
 done:
     free(grp);
     free(ti);
     free(mark);
     free(lastuse);
+    free(vfwd);
+    free(vgrad);
     free(key);
     if (rc)
         ilp_dag_free(d);

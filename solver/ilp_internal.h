@@ -3,15 +3,19 @@
  * choice; the three layers are:
  *   ilp_dag.c    the abstract training DAG (Checkmate's graph): forward nodes in
  *                topological order, then backward nodes in reverse, each with a
- *                compute cost, the memory of its result and a temporary; built from
- *                a graph at op, module or block granularity, or by hand (tests).
+ *                compute cost, a temporary and the values (tensors) it produces;
+ *                built from a graph at op, module or block granularity, or by hand.
  *   ilp_model.c  the formulation of Jain et al. (MLSys 2020) on such a DAG with
  *                frontier-advancing stages, solved by GLPK (exact MIP, or the LP
- *                relaxation with Checkmate's two-phase rounding); the Checkmate
- *                memory accounting in plain C (ilp_eval) for seeds and roundings.
+ *                relaxation with Checkmate's two-phase rounding); the same memory
+ *                accounting in plain C (ilp_eval) for MIP starts and roundings.
  *   ilp.c        solve_ilp: graph -> DAG -> solve -> schedule, checked by the
- *                simulator, with budget tightening when the model and the simulator
- *                disagree.
+ *                simulator, with budget tightening when the two disagree.
+ * Checkmate gives every node one result; an op here produces several tensors with
+ * different lifetimes (an output its forward consumers read, extras only its own
+ * backward reads; a backward produces one gradient per input), so R is per node
+ * (a computation) and S and FREE are per value (a tensor it produces). With one
+ * value per node this is exactly Checkmate's formulation.
  * Stages and nodes are 0-based: stage t computes node t for the first time. */
 #ifndef REMAT_SOLVER_ILP_INTERNAL_H
 #define REMAT_SOLVER_ILP_INTERNAL_H
@@ -25,33 +29,47 @@ typedef struct ilp_dag {
     int n_fwd;       /* nodes [0, n_fwd) are forward (may be recomputed); [n_fwd, n) are
                       * backward: each runs exactly once, in its own stage */
     double *cost;    /* n: C_i, compute of node i (model cost units) */
-    double *mem;     /* n: M_i, bytes of node i's result that outlive it (model units) */
-    double *ws;      /* n: W_i, extra bytes while node i runs, above U (model units) */
-    int *dep_off;    /* n+1: deps of j are dep[dep_off[j] .. dep_off[j+1]), ascending */
-    int *dep;
-    int *use_off;    /* n+1: users of i are use[use_off[i] .. use_off[i+1]), ascending */
-    int *use;
-    int *last;       /* n: the last stage at which node i's result can be of use
-                      * (its latest backward user, through forward users that may be
-                      * recomputed); S and R of i are zero after it */
+    double *ws;      /* n: W_i, bytes held only while node i runs (model units) */
+    double *mem;     /* n: memory of the one value of a node given no values by
+                      * ilp_dag_add_value (hand-built Checkmate graphs) */
+    int nv;          /* values: the tensors nodes produce */
+    int *v_node;     /* nv: producing node */
+    int *v_idx;      /* nv: index among its node's values (for names) */
+    double *v_mem;   /* nv: M_v, bytes (model units) */
+    int *v_last;     /* nv: the last stage at which v can be of use */
+    int *out_off;    /* n+1: node i's values are out[out_off[i] .. out_off[i+1]) */
+    int *out;
+    int *read_off;   /* n+1: values node j reads, read[read_off[j] ..], ascending */
+    int *read;
+    int *user_off;   /* nv+1: nodes reading v, user[user_off[v] ..], ascending */
+    int *user;
+    int *last;       /* n: the last stage at which node i may usefully be computed */
+    double *out_mem; /* n: sum of M_v over node i's values */
     /* graph mapping (NULL for hand-built DAGs) */
     int n_groups;    /* == n_fwd: forward node g runs ops [op_first[g], op_last[g]] ascending,
                       * backward node n-1-g runs the same ops' BWD descending */
     int *op_first, *op_last;
     char **group_name; /* n_groups: the module key the group was formed by */
-    /* edge list while building (freed by ilp_dag_finish) */
-    int n_edges, cap_edges;
-    int *edge;       /* 2 per edge: from, to */
+    /* while building (freed by ilp_dag_finish) */
+    int n_pend, cap_pend;
+    int *pend;       /* 3 per entry: kind (0 value, 1 read of a value, 2 read of a node's
+                      * values), a, b */
+    int cap_v;
 } ilp_dag;
 
-/* Allocates a DAG of n nodes, n_fwd of them forward, every cost/mem/ws zero.
+/* Allocates a DAG of n nodes, n_fwd of them forward, costs/ws/mem zero.
  * Returns 0, -EINVAL (n < 1, n_fwd outside [1, n]) or -ENOMEM. */
 int ilp_dag_init(ilp_dag *d, int n, int n_fwd, remat_err *err);
-/* Records the dependency `to` needs the result of `from` (from < to; duplicates
- * are merged by ilp_dag_finish). Returns 0, -EINVAL or -ENOMEM. */
+/* Adds a value of node i with mem bytes; returns its index (>= 0) or -errno. */
+int ilp_dag_add_value(ilp_dag *d, int node, double mem, remat_err *err);
+/* Node j reads value v (produced by an earlier node). Returns 0 or -errno. */
+int ilp_dag_add_read(ilp_dag *d, int v, int j, remat_err *err);
+/* Node `to` reads every value of node `from` (from < to): Checkmate's edge.
+ * Returns 0 or -errno. */
 int ilp_dag_add_edge(ilp_dag *d, int from, int to, remat_err *err);
-/* Builds deps/users and last[], checks costs and memories are finite and >= 0,
- * that no forward node depends on a backward node. Returns 0 or -EINVAL/-ENOMEM. */
+/* Gives nodes without values one value of mem[i] bytes, builds the read/user
+ * tables and last[], checks costs and memories are finite and >= 0 and that no
+ * forward node reads a backward value. Returns 0 or -EINVAL/-ENOMEM. */
 int ilp_dag_finish(ilp_dag *d, remat_err *err);
 void ilp_dag_free(ilp_dag *d);
 
@@ -64,39 +82,45 @@ void ilp_group_key(const char *module, granularity gran, char *buf, size_t n);
 /* The training DAG of graph g at granularity gran: consecutive ops with the same
  * group key become one forward node and one backward node. Costs are the ops'
  * forward/backward times / cost_unit; tensor_bytes[t] is the bytes tensor t
- * occupies when allocated (allocator rounding applied by the caller), divided by
- * mem_unit. Forward result = the group's outputs and extras that outlive its
- * forward (used by a later group or saved for a backward); backward result = the
- * gradients it allocates for tensors produced by earlier groups. The rest, and
- * op temporaries, go into ws. Returns 0 or -errno. */
+ * occupies when allocated (allocator rounding applied by the caller), / mem_unit.
+ * A forward node's values: the tensors its ops produce that outlive its forward
+ * (read by a later group or saved for a backward), read by those; a backward
+ * node's values: the gradients it allocates for tensors made by earlier groups,
+ * read by the backward nodes that accumulate into them and by the producer's. The
+ * rest, and op temporaries, are the node's ws. Returns 0 or -errno. */
 int ilp_dag_from_profile(const profile *p, const int64_t *tensor_bytes, granularity gran,
                          double mem_unit, double cost_unit, ilp_dag *d, remat_err *err);
 
 /* ---------------------------------------------------------------- solutions */
 
-/* R and S as dense n x n byte matrices, row t = stage: R[t*n+i] = 1 when node i is
- * computed in stage t; S[t*n+i] = 1 when node i's result is held entering stage t. */
+/* R[t*n + i] = 1 when node i is computed in stage t; S[t*nv + v] = 1 when value v
+ * is held entering stage t. */
 typedef struct ilp_sol {
-    int n;
+    int n, nv;
     unsigned char *R, *S;
 } ilp_sol;
 
-int ilp_sol_alloc(ilp_sol *s, int n);  /* zeroed; 0 or -ENOMEM */
+int ilp_sol_alloc(ilp_sol *s, const ilp_dag *d); /* zeroed; 0 or -ENOMEM */
 void ilp_sol_free(ilp_sol *s);
 
 /* Checks (R, S) against the formulation's structure and dependency constraints and
- * evaluates it with Checkmate's memory accounting (frees after the last use in the
- * stage unless kept). *cost = sum C_i R[t,i]; *peak = max over computed (t,k) of
- * U[t,k] + W_k. Returns 0, or -EINVAL with the first violated constraint in *err. */
+ * evaluates it with Checkmate's memory accounting (a value is freed right after its
+ * last reader in the stage unless held into the next). *cost = sum C_i R[t,i];
+ * *peak = max over computed (t,k) of U[t,k] + W_k. Returns 0, or -EINVAL with the
+ * first violated constraint in *err. */
 int ilp_eval(const ilp_dag *d, const ilp_sol *s, double *cost, double *peak, remat_err *err);
 
-/* Sets S to the least S that R needs: i is held into stage t exactly when a stage
- * >= t uses it before it is computed again. */
+/* Sets S to the least S that R needs: v is held into stage t exactly when a stage
+ * >= t reads it before its node is computed again. */
 void ilp_min_s(const ilp_dag *d, ilp_sol *s);
+
+/* Drops recomputations whose values nothing in their stage reads and that are not
+ * held, then sets S to ilp_min_s(R); repeated until nothing changes. */
+void ilp_prune(const ilp_dag *d, ilp_sol *s);
 
 /* Checkmate's second rounding phase: given S (entries outside the formulation's
  * support are ignored), sets R to the least R with R[t,t] = 1 that satisfies the
- * dependency and keep constraints, then S to ilp_min_s(R). */
+ * dependency and keep constraints, then ilp_prune. */
 void ilp_r_from_s(const ilp_dag *d, ilp_sol *s);
 
 /* ---------------------------------------------------------------- solving */
@@ -108,8 +132,9 @@ typedef struct ilp_params {
     bool verbose;         /* GLPK messages and our notes on stderr */
     bool progress;        /* progress lines on stderr once a solve passes a second */
     const char *dump_lp;  /* write the model (CPLEX LP format) here, or NULL */
-    const ilp_sol *seed;  /* MIP start (checked with ilp_eval first), or NULL */
+    const ilp_sol *seed;  /* MIP start candidate (checked with ilp_eval first), or NULL */
     const char *unit_note;/* problem name suffix naming the units, or NULL */
+    int mem_limit_mb;     /* GLPK's memory limit; 0: half the machine */
 } ilp_params;
 
 typedef struct ilp_result {
@@ -120,12 +145,13 @@ typedef struct ilp_result {
     double bound;         /* best lower bound on the objective known at the end */
     double gap;           /* (cost - bound) / cost, 0 when optimal */
     double solve_s;
-    bool seed_accepted;   /* the seed became GLPK's first incumbent */
-    bool from_seed;       /* sol is the seed (nothing better was found) */
+    const char *start;    /* the MIP start GLPK took ("seed", "store-all",
+                           * "recompute-all"), or NULL */
+    bool from_start;      /* sol is that start (nothing better was found) */
     long long cols, rows, nnz;
 } ilp_result;
 
-/* Model size without building it. */
+/* Model size without building it (every stage's memory rows counted). */
 void ilp_size(const ilp_dag *d, bool budget, long long *cols, long long *rows, long long *nnz);
 
 /* Refuses models too large for GLPK in the memory and time available, with a message

@@ -4,28 +4,42 @@
  * same memory accounting in plain C (ilp_eval) to check MIP starts and roundings;
  * the LP relaxation with the paper's two-phase rounding (section 5).
  *
- * Variables (0-based stage t, nodes i, k; "support" = where the frontier-advancing
- * structure and last[] allow a non-zero value; everything else is absent = 0):
- *   R_t_i     binary, node i computed in stage t. R_t_t = 1 (fixed): stage t computes
- *             node t for the first time. Backward nodes only on the diagonal (run once).
- *   S_t_i     binary, i's result held entering stage t (i < t <= last[i]); fixed 1 for
- *             backward results until their last user (they cannot be recomputed).
- *   U_t_k     continuous, memory after computing k in stage t (paper eq. 6-7).
- *   FREE_t_i_k binary, i (a dependency of k, or k itself) freed right after k.
+ * Variables (0-based stage t, nodes i, j, k, value v of node i = owner(v), its
+ * c-th value; "support" = where the frontier-advancing structure and last[] allow
+ * a non-zero value; everything else is absent, i.e. 0):
+ *   R_t_i       binary, node i computed in stage t. R_t_t = 1 (fixed): stage t
+ *               computes node t for the first time. Backward nodes only there.
+ *   S_t_i_c     binary, value v held entering stage t (i < t <= v_last[v]); fixed 1
+ *               for backward values until their last reader (never recomputed).
+ *   U_t_k       continuous, memory after computing k in stage t (eq. 6-7).
+ *   FREE_t_i_c_k binary, v (read by k, or a value of k) freed right after k.
  * Objective (eq. 1): minimise sum_t sum_i C_i R_t_i.
- * Constraints:
- *   dep_t_i_j    R_t_j <= R_t_i + S_t_i               (eq. 2: inputs present)
- *   keep_t_i     S_t+1_i <= S_t_i + R_t_i             (eq. 3: held only if present)
- *   mem_t_k      U_t_k1 = sum_i M_i S_t_i + M_k1 R_t_k1 for the first k1 of stage t;
- *                U_t_k = U_t_kp + M_k R_t_k - sum_{i in DEPS[kp] + kp} M_i FREE_t_i_kp
- *                for the previous computable kp (eq. 6-7; U skipped where R_t_k = 0)
- *   budget_t_k   U_t_k + W_k R_t_k <= budget          (eq. 8, temporaries added)
- *                (as U's upper bound when W_k = 0)
- *   freelo_t_i_k 1 - FREE_t_i_k <= hazards            (eq. 9-10, linearised:
- *   freehi_t_i_k hazards <= kappa (1 - FREE_t_i_k)     hazards = (1 - R_t_k)
- *                + S_t+1_i + sum_{j in USERS[i], j > k} R_t_j, kappa = its term count)
- * FREE columns forced to 0 (a fixed R_t_t user after k, or a fixed S_t+1_i) are left
- * out. Static memory is subtracted from the budget by the caller (eq. 6's M_input). */
+ * Constraints (Checkmate's, with S and FREE per value; one value per node gives
+ * the paper's exactly):
+ *   dep_t_i_c_j   R_t_j <= R_t_i + S_t_i_c for each value v of i that j reads (eq. 2)
+ *   keep_t_i_c    S_t+1_i_c <= S_t_i_c + R_t_i                        (eq. 3)
+ *   mem_t_k       U_t_k1 = sum_v M_v S_t_v + Mout_k1 R_t_k1 for the first computable
+ *                 k1 of stage t; U_t_k = U_t_kp + Mout_k R_t_k
+ *                 - sum_{v read by kp or of kp} M_v FREE_t_v_kp      (eq. 6-7)
+ *   budget_t_k    U_t_k + W_k R_t_k <= budget (U's upper bound when W_k = 0) (eq. 8)
+ *   freelo_t_i_c_k  1 - FREE <= hazards, hazards = (1 - R_t_k) + S_t+1_v
+ *                 + sum_{readers j > k of v} R_t_j                    (eq. 9)
+ * and, tighter than the paper (same integer points, a stronger LP relaxation):
+ *   freer/frees/freeu  FREE <= R_t_k, FREE <= 1 - S_t+1_v, FREE <= 1 - R_t_j: eq. 10
+ *                 (hazards <= kappa (1 - FREE)) disaggregated
+ *   freeonce_t_i_c  sum_k FREE_t_v_k <= S_t_v + R_t_i: freed once, only if present
+ *   live_t_t      the memory at stage t's last step without FREE: node t, what it
+ *                 reads and every value held into stage t+1
+ * and dominance rows that cut off only wasteful solutions (the optimum is kept):
+ *   single_t_i_c  R_t_i + S_t_i_c <= 1: recomputing i regenerates v
+ *   user_t_i      R_t_i <= sum_{readers j <= t} R_t_j + sum_c S_t+1_i_c: i is
+ *                 recomputed only when read in the stage or held
+ *   hold_t_i_c    S_t_v <= S_t+1_v + sum_{readers j <= t} R_t_j: held only when read
+ *                 in the stage or held further
+ * FREE columns forced to 0 (R_t_t reads v after k, or v is a backward value held
+ * into t+1) are left out, and stages whose memory cannot reach the budget even with
+ * everything present get no U, FREE or memory rows. Static memory is subtracted
+ * from the budget by the caller (eq. 6's M_input). */
 #include <errno.h>
 #include <float.h>
 #include <glpk.h>
@@ -47,27 +61,49 @@ static inline bool r_ex(const ilp_dag *d, int t, int i)
     return i == t || (i < t && i < d->n_fwd && t <= d->last[i]);
 }
 
-static inline bool s_ex(const ilp_dag *d, int t, int i)
+static inline bool s_ex(const ilp_dag *d, int t, int v)
 {
-    return t < d->n && i < t && t <= d->last[i];
+    return t < d->n && d->v_node[v] < t && t <= d->v_last[v];
 }
 
-static inline bool s_fix(const ilp_dag *d, int t, int i)
+static inline bool s_fix(const ilp_dag *d, int t, int v)
 {
-    return s_ex(d, t, i) && i >= d->n_fwd;
+    return s_ex(d, t, v) && d->v_node[v] >= d->n_fwd;
 }
 
-/* i (a dependency of k, or k) is certainly not freed after k in stage t: R_t_t = 1
- * with t a later user of i, or i is a backward result held into t+1. */
-static bool free_forced0(const ilp_dag *d, int t, int i, int k)
+/* Does node j read value v? (reads are ascending) */
+static bool reads(const ilp_dag *d, int j, int v)
 {
-    if (s_fix(d, t + 1, i))
-        return true;
-    if (k < t)
-        for (int u = d->use_off[i]; u < d->use_off[i + 1]; u++)
-            if (d->use[u] == t)
-                return true;
+    int lo = d->read_off[j], hi = d->read_off[j + 1];
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (d->read[mid] == v)
+            return true;
+        if (d->read[mid] < v)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     return false;
+}
+
+/* The q-th value freed after k: the values k reads, then k's own. */
+static inline int free_val(const ilp_dag *d, int k, int q)
+{
+    int nr = d->read_off[k + 1] - d->read_off[k];
+    return q < nr ? d->read[d->read_off[k] + q] : d->out[d->out_off[k] + (q - nr)];
+}
+
+static inline int free_count(const ilp_dag *d, int k)
+{
+    return d->read_off[k + 1] - d->read_off[k] + d->out_off[k + 1] - d->out_off[k];
+}
+
+/* v is certainly not freed after k in stage t: R_t_t = 1 reads it later, or it is
+ * a backward value held into t+1. */
+static bool free_forced0(const ilp_dag *d, int t, int v, int k)
+{
+    return s_fix(d, t + 1, v) || (k < t && reads(d, t, v));
 }
 
 static double now_s(void)
@@ -79,11 +115,12 @@ static double now_s(void)
 
 /* ---------------------------------------------------------------- solutions */
 
-int ilp_sol_alloc(ilp_sol *s, int n)
+int ilp_sol_alloc(ilp_sol *s, const ilp_dag *d)
 {
-    s->n = n;
-    s->R = calloc((size_t)n * (size_t)n, 1);
-    s->S = calloc((size_t)n * (size_t)n, 1);
+    s->n = d->n;
+    s->nv = d->nv;
+    s->R = calloc((size_t)d->n * (size_t)d->n, 1);
+    s->S = calloc((size_t)d->n * (size_t)(d->nv ? d->nv : 1), 1);
     if (!s->R || !s->S) {
         ilp_sol_free(s);
         return -ENOMEM;
@@ -106,17 +143,19 @@ void ilp_result_free(ilp_result *r)
         ilp_sol_free(&r->sol);
 }
 
-/* Is i freed right after k in stage t (Checkmate's FREE given R and S)? */
-static bool freed_after(const ilp_dag *d, const ilp_sol *s, int t, int i, int k)
+#define RR(s, t, i) ((s)->R[(size_t)(t) * (size_t)(s)->n + (size_t)(i)])
+#define SS(s, t, v) ((s)->S[(size_t)(t) * (size_t)(s)->nv + (size_t)(v)])
+
+/* Is v freed right after k in stage t (Checkmate's FREE given R and S)? */
+static bool freed_after(const ilp_dag *d, const ilp_sol *s, int t, int v, int k)
 {
-    const int n = d->n;
-    if (!s->R[(size_t)t * n + k])
+    if (!RR(s, t, k))
         return false;
-    if (t + 1 < n && s->S[(size_t)(t + 1) * n + i])
+    if (t + 1 < d->n && SS(s, t + 1, v))
         return false;
-    for (int u = d->use_off[i]; u < d->use_off[i + 1]; u++) {
-        int j = d->use[u];
-        if (j > k && j <= t && s->R[(size_t)t * n + j])
+    for (int u = d->user_off[v]; u < d->user_off[v + 1]; u++) {
+        int j = d->user[u];
+        if (j > k && j <= t && RR(s, t, j))
             return false;
     }
     return true;
@@ -125,24 +164,23 @@ static bool freed_after(const ilp_dag *d, const ilp_sol *s, int t, int i, int k)
 /* U_t_k for every k <= t of stage t into u[0..t] (the chain of eq. 6-7). */
 static void stage_u(const ilp_dag *d, const ilp_sol *s, int t, double *u, double *peak)
 {
-    const int n = d->n;
     double U = 0;
-    for (int i = 0; i < t; i++)
-        if (s->S[(size_t)t * n + i])
-            U += d->mem[i];
+    for (int v = 0; v < d->nv; v++)
+        if (SS(s, t, v))
+            U += d->v_mem[v];
     for (int k = 0; k <= t; k++) {
-        if (s->R[(size_t)t * n + k]) {
-            U += d->mem[k];
+        if (RR(s, t, k)) {
+            U += d->out_mem[k];
             if (peak && U + d->ws[k] > *peak)
                 *peak = U + d->ws[k];
         }
         u[k] = U;
-        if (!s->R[(size_t)t * n + k])
+        if (!RR(s, t, k))
             continue;
-        for (int q = d->dep_off[k]; q <= d->dep_off[k + 1]; q++) {
-            int i = q < d->dep_off[k + 1] ? d->dep[q] : k;
-            if (freed_after(d, s, t, i, k))
-                U -= d->mem[i];
+        for (int q = 0; q < free_count(d, k); q++) {
+            int v = free_val(d, k, q);
+            if (freed_after(d, s, t, v, k))
+                U -= d->v_mem[v];
         }
     }
 }
@@ -150,42 +188,48 @@ static void stage_u(const ilp_dag *d, const ilp_sol *s, int t, double *u, double
 int ilp_eval(const ilp_dag *d, const ilp_sol *s, double *cost, double *peak, remat_err *err)
 {
     const int n = d->n;
-    if (s->n != n)
-        return remat_fail(err, -EINVAL, "ilp: solution has %d nodes, the DAG %d", s->n, n);
-    for (int t = 0; t < n; t++)
+    if (s->n != n || s->nv != d->nv)
+        return remat_fail(err, -EINVAL, "ilp: solution of another DAG");
+    for (int t = 0; t < n; t++) {
         for (int i = 0; i < n; i++) {
-            bool r = s->R[(size_t)t * n + i], sv = s->S[(size_t)t * n + i];
+            bool r = RR(s, t, i);
             if (r != (i == t) && (i == t || !r_ex(d, t, i)))
                 return remat_fail(err, -EINVAL, "ilp: R[%d,%d] = %d breaks the stage structure",
                                   t, i, r);
-            if (sv ? !s_ex(d, t, i) : s_fix(d, t, i))
-                return remat_fail(err, -EINVAL, "ilp: S[%d,%d] = %d breaks the stage structure",
-                                  t, i, sv);
         }
+        for (int v = 0; v < d->nv; v++) {
+            bool sv = SS(s, t, v);
+            if (sv ? !s_ex(d, t, v) : s_fix(d, t, v))
+                return remat_fail(err, -EINVAL,
+                                  "ilp: S[%d, value %d of node %d] = %d breaks the stage structure",
+                                  t, d->v_idx[v], d->v_node[v], sv);
+        }
+    }
     for (int t = 0; t < n; t++)
         for (int j = 0; j <= t; j++) {
-            if (!s->R[(size_t)t * n + j])
+            if (!RR(s, t, j))
                 continue;
-            for (int q = d->dep_off[j]; q < d->dep_off[j + 1]; q++) {
-                int i = d->dep[q];
-                if (!s->R[(size_t)t * n + i] && !s->S[(size_t)t * n + i])
+            for (int q = d->read_off[j]; q < d->read_off[j + 1]; q++) {
+                int v = d->read[q];
+                if (!RR(s, t, d->v_node[v]) && !SS(s, t, v))
                     return remat_fail(err, -EINVAL,
-                                      "ilp: stage %d computes %d without its input %d", t, j, i);
+                                      "ilp: stage %d computes %d without its input from node %d",
+                                      t, j, d->v_node[v]);
             }
         }
     for (int t = 0; t + 1 < n; t++)
-        for (int i = 0; i <= t; i++)
-            if (s->S[(size_t)(t + 1) * n + i] && !s->S[(size_t)t * n + i] &&
-                !s->R[(size_t)t * n + i])
-                return remat_fail(err, -EINVAL, "ilp: %d held into stage %d but not present in %d",
-                                  i, t + 1, t);
+        for (int v = 0; v < d->nv; v++)
+            if (SS(s, t + 1, v) && !SS(s, t, v) && !RR(s, t, d->v_node[v]))
+                return remat_fail(err, -EINVAL,
+                                  "ilp: a value of node %d held into stage %d but not present in %d",
+                                  d->v_node[v], t + 1, t);
     double c = 0, pk = 0;
     double *u = malloc((size_t)n * sizeof *u);
     if (!u)
         return remat_fail(err, -ENOMEM, "out of memory");
     for (int t = 0; t < n; t++) {
         for (int i = 0; i <= t; i++)
-            if (s->R[(size_t)t * n + i])
+            if (RR(s, t, i))
                 c += d->cost[i];
         stage_u(d, s, t, u, &pk);
     }
@@ -200,19 +244,48 @@ int ilp_eval(const ilp_dag *d, const ilp_sol *s, double *cost, double *peak, rem
 void ilp_min_s(const ilp_dag *d, ilp_sol *s)
 {
     const int n = d->n;
-    memset(s->S, 0, (size_t)n * (size_t)n);
-    for (int i = 0; i < n; i++) {
-        bool next = false; /* S[t+1,i] */
+    memset(s->S, 0, (size_t)n * (size_t)(d->nv ? d->nv : 1));
+    for (int v = 0; v < d->nv; v++) {
+        const int i = d->v_node[v];
+        bool next = false; /* S[t+1,v] */
         for (int t = n - 1; t > i; t--) {
             bool need = false;
-            for (int u = d->use_off[i]; u < d->use_off[i + 1] && !need; u++) {
-                int j = d->use[u];
-                need = j <= t && s->R[(size_t)t * n + j];
+            for (int u = d->user_off[v]; u < d->user_off[v + 1] && !need; u++) {
+                int j = d->user[u];
+                need = j <= t && RR(s, t, j);
             }
-            bool held = !s->R[(size_t)t * n + i] && (need || next);
-            s->S[(size_t)t * n + i] = held;
+            bool held = !RR(s, t, i) && (need || next);
+            SS(s, t, v) = held;
             next = held;
         }
+    }
+}
+
+void ilp_prune(const ilp_dag *d, ilp_sol *s)
+{
+    const int n = d->n;
+    ilp_min_s(d, s);
+    /* a recomputation whose values nothing in its stage reads and nothing holds is
+     * waste: drop it (latest first, so chains of waste go), re-derive S, repeat */
+    for (bool changed = true; changed;) {
+        changed = false;
+        for (int t = 0; t < n; t++)
+            for (int k = t - 1; k >= 0; k--) {
+                if (!RR(s, t, k))
+                    continue;
+                bool used = false;
+                for (int q = d->out_off[k]; q < d->out_off[k + 1] && !used; q++) {
+                    int v = d->out[q];
+                    used = t + 1 < n && SS(s, t + 1, v);
+                    for (int u = d->user_off[v]; u < d->user_off[v + 1] && !used; u++)
+                        used = d->user[u] <= t && RR(s, t, d->user[u]);
+                }
+                if (!used) {
+                    RR(s, t, k) = 0;
+                    changed = true;
+                }
+            }
+        ilp_min_s(d, s);
     }
 }
 
@@ -220,49 +293,30 @@ void ilp_r_from_s(const ilp_dag *d, ilp_sol *s)
 {
     const int n = d->n;
     for (int t = 0; t < n; t++) /* sanitise S to the support */
-        for (int i = 0; i < n; i++) {
-            unsigned char *v = &s->S[(size_t)t * n + i];
-            *v = s_fix(d, t, i) ? 1 : (s_ex(d, t, i) ? *v : 0);
+        for (int v = 0; v < d->nv; v++) {
+            unsigned char *x = &SS(s, t, v);
+            *x = s_fix(d, t, v) ? 1 : (s_ex(d, t, v) ? *x : 0);
         }
     memset(s->R, 0, (size_t)n * (size_t)n);
     for (int t = 0; t < n; t++) {
-        unsigned char *R = &s->R[(size_t)t * n], *S = &s->S[(size_t)t * n];
-        R[t] = 1;
+        RR(s, t, t) = 1;
         if (t + 1 < n)
-            for (int i = 0; i < t; i++)
-                if (s->S[(size_t)(t + 1) * n + i] && !S[i] && r_ex(d, t, i))
-                    R[i] = 1;
+            for (int v = 0; v < d->nv; v++) {
+                int i = d->v_node[v];
+                if (i < t && SS(s, t + 1, v) && !SS(s, t, v) && r_ex(d, t, i))
+                    RR(s, t, i) = 1;
+            }
         for (int k = t; k >= 0; k--) {
-            if (!R[k])
+            if (!RR(s, t, k))
                 continue;
-            for (int q = d->dep_off[k]; q < d->dep_off[k + 1]; q++) {
-                int i = d->dep[q];
-                if (!S[i] && r_ex(d, t, i))
-                    R[i] = 1;
+            for (int q = d->read_off[k]; q < d->read_off[k + 1]; q++) {
+                int v = d->read[q], i = d->v_node[v];
+                if (!SS(s, t, v) && r_ex(d, t, i))
+                    RR(s, t, i) = 1;
             }
         }
     }
-    ilp_min_s(d, s);
-    /* a recomputation neither used later in its stage nor held is waste: drop it
-     * (latest first, so chains of waste go), hold only what R needs, repeat */
-    for (bool changed = true; changed;) {
-        changed = false;
-        for (int t = 0; t < n; t++) {
-            unsigned char *R = &s->R[(size_t)t * n];
-            for (int k = t - 1; k >= 0; k--) {
-                if (!R[k] || (t + 1 < n && s->S[(size_t)(t + 1) * n + k]))
-                    continue;
-                bool used = false;
-                for (int u = d->use_off[k]; u < d->use_off[k + 1] && !used; u++)
-                    used = d->use[u] <= t && R[d->use[u]];
-                if (!used) {
-                    R[k] = 0;
-                    changed = true;
-                }
-            }
-        }
-        ilp_min_s(d, s);
-    }
+    ilp_prune(d, s);
 }
 
 /* ---------------------------------------------------------------- the model */
@@ -274,17 +328,19 @@ typedef struct model {
     bool count_only;       /* pass 1: count; pass 2: build */
     bool has_budget;
     double budget;
+    unsigned char *memt;   /* per stage: 1 when its memory can reach the budget */
     glp_prob *P;
-    int *cR, *cS, *cU;     /* n*n column numbers, 0 = absent */
+    int *cR, *cU;          /* n*n column numbers, 0 = absent */
+    int *cS;               /* n*nv */
     long long ncol, nrow, nnz;
     unsigned char *ckind;  /* per column (1-based) */
     unsigned char *rtype;  /* per row (1-based): type and bounds as built */
     double *rlb, *rub;
-    int *ct, *ci, *ck;
+    int *ct, *ci, *ck;     /* per column: stage, node or value, k */
     int *ind;              /* row scratch, 1-based */
     double *val;
     int len;
-    char name[64];
+    char name[80];
 } model;
 
 static void model_free(model *m)
@@ -292,6 +348,7 @@ static void model_free(model *m)
     free(m->cR);
     free(m->cS);
     free(m->cU);
+    free(m->memt);
     free(m->ckind);
     free(m->rtype);
     free(m->rlb);
@@ -304,9 +361,8 @@ static void model_free(model *m)
     if (m->P)
         glp_delete_prob(m->P);
     m->cR = m->cS = m->cU = m->ct = m->ci = m->ck = m->ind = NULL;
-    m->ckind = m->rtype = NULL;
-    m->rlb = m->rub = NULL;
-    m->val = NULL;
+    m->memt = m->ckind = m->rtype = NULL;
+    m->rlb = m->rub = m->val = NULL;
     m->P = NULL;
 }
 
@@ -318,18 +374,23 @@ static int col_r(const model *m, int t, int i)
     return m->count_only ? 1 : m->cR[(size_t)t * m->d->n + i];
 }
 
-static int col_s(const model *m, int t, int i)
+static int col_s(const model *m, int t, int v)
 {
-    if (!s_ex(m->d, t, i))
+    if (t >= m->d->n || !s_ex(m->d, t, v))
         return 0;
-    return m->count_only ? 1 : m->cS[(size_t)t * m->d->n + i];
+    return m->count_only ? 1 : m->cS[(size_t)t * m->d->nv + v];
 }
 
 static int col_u(const model *m, int t, int k)
 {
-    if (!r_ex(m->d, t, k))
+    if (!m->memt[t] || !r_ex(m->d, t, k))
         return 0;
     return m->count_only ? 1 : m->cU[(size_t)t * m->d->n + k];
+}
+
+static void vname(const model *m, char *buf, size_t n, const char *what, int t, int v)
+{
+    snprintf(buf, n, "%s_%d_%d_%d", what, t, m->d->v_node[v], m->d->v_idx[v]);
 }
 
 static int add_col(model *m, int kind, int t, int i, int k)
@@ -337,6 +398,7 @@ static int add_col(model *m, int kind, int t, int i, int k)
     m->ncol++;
     if (m->count_only)
         return 1;
+    const ilp_dag *d = m->d;
     int j = (int)m->ncol;
     glp_add_cols(m->P, 1);
     m->ckind[j] = (unsigned char)kind;
@@ -349,12 +411,12 @@ static int add_col(model *m, int kind, int t, int i, int k)
         glp_set_col_kind(m->P, j, GLP_BV);
         if (i == t)
             glp_set_col_bnds(m->P, j, GLP_FX, 1.0, 1.0);
-        glp_set_obj_coef(m->P, j, m->d->cost[i]);
+        glp_set_obj_coef(m->P, j, d->cost[i]);
         break;
     case COL_S:
-        snprintf(m->name, sizeof m->name, "S_%d_%d", t, i);
+        vname(m, m->name, sizeof m->name, "S", t, i);
         glp_set_col_kind(m->P, j, GLP_BV);
-        if (s_fix(m->d, t, i))
+        if (s_fix(d, t, i))
             glp_set_col_bnds(m->P, j, GLP_FX, 1.0, 1.0);
         break;
     case COL_U:
@@ -365,7 +427,7 @@ static int add_col(model *m, int kind, int t, int i, int k)
             glp_set_col_bnds(m->P, j, GLP_LO, 0.0, 0.0);
         break;
     default:
-        snprintf(m->name, sizeof m->name, "FREE_%d_%d_%d", t, i, k);
+        snprintf(m->name, sizeof m->name, "FREE_%d_%d_%d_%d", t, d->v_node[i], d->v_idx[i], k);
         glp_set_col_kind(m->P, j, GLP_BV);
         break;
     }
@@ -402,14 +464,57 @@ static void end_row(model *m, int type, double lb, double ub)
     m->len = 0;
 }
 
+/* Names a row (build pass only). */
+#define ROWNAME(...)                                                                       \
+    do {                                                                                   \
+        if (!m->count_only)                                                                \
+            snprintf(m->name, sizeof m->name, __VA_ARGS__);                               \
+    } while (0)
+
+/* Stages whose memory cannot reach the budget even with everything in the support
+ * present at once need no U, FREE or memory rows. Returns 0 or -ENOMEM. */
+static int mark_memory_stages(model *m)
+{
+    const ilp_dag *d = m->d;
+    const int n = d->n;
+    m->memt = calloc((size_t)n, 1);
+    if (!m->memt)
+        return -ENOMEM;
+    for (int t = 0; t < n; t++) {
+        double worst = 0, ws = 0;
+        for (int v = 0; v < d->nv; v++)
+            if (s_ex(d, t, v))
+                worst += d->v_mem[v];
+        for (int i = 0; i <= t; i++)
+            if (r_ex(d, t, i)) {
+                worst += d->out_mem[i];
+                ws = d->ws[i] > ws ? d->ws[i] : ws;
+            }
+        m->memt[t] = m->has_budget && worst + ws > m->budget;
+    }
+    return 0;
+}
+
+/* The FREE column of (t, k, q-th freed value) during a stage: fcol[foff[k] + q]. */
+typedef struct free_map {
+    int *fcol, *foff;
+} free_map;
+
+static int free_col(const model *m, const free_map *fm, int t, int k, int q)
+{
+    if (m->count_only)
+        return !free_forced0(m->d, t, free_val(m->d, k, q), k);
+    return fm->fcol[fm->foff[k] + q];
+}
+
 /* One pass over the formulation: counts (count_only) or builds it. */
 static void model_pass(model *m)
 {
     const ilp_dag *d = m->d;
-    const int n = d->n;
+    const int n = d->n, nv = d->nv;
     m->ncol = m->nrow = m->nnz = 0;
     m->len = 0;
-    /* columns */
+    /* columns R, S, U, stage by stage */
     for (int t = 0; t < n; t++) {
         for (int i = 0; i <= t; i++)
             if (r_ex(d, t, i)) {
@@ -417,251 +522,267 @@ static void model_pass(model *m)
                 if (!m->count_only)
                     m->cR[(size_t)t * n + i] = c;
             }
-        for (int i = 0; i < t; i++)
-            if (s_ex(d, t, i)) {
-                int c = add_col(m, COL_S, t, i, -1);
+        for (int v = 0; v < nv; v++)
+            if (s_ex(d, t, v)) {
+                int c = add_col(m, COL_S, t, v, -1);
                 if (!m->count_only)
-                    m->cS[(size_t)t * n + i] = c;
+                    m->cS[(size_t)t * nv + v] = c;
             }
-        for (int k = 0; k <= t; k++)
+        for (int k = 0; k <= t && m->memt[t]; k++)
             if (r_ex(d, t, k)) {
                 int c = add_col(m, COL_U, t, -1, k);
                 if (!m->count_only)
                     m->cU[(size_t)t * n + k] = c;
             }
     }
-    /* FREE columns are created with their rows below; their numbers are needed by
-     * the mem rows, so stage by stage: FREE columns and rows, then mem rows. */
-    int *fcol = NULL; /* per (k, q) of the current stage: FREE column; reuse per stage */
-    int *foff = NULL;
+    /* nr[nr_off[i] ..]: the nodes reading any value of node i, ascending, once */
+    int *nr_off = malloc(((size_t)n + 1) * sizeof *nr_off);
+    int *nr = malloc(((size_t)d->user_off[nv] + 1) * sizeof *nr);
+    int *seen = malloc((size_t)n * sizeof *seen);
+    if (!nr_off || !nr || !seen) {
+        free(nr_off);
+        free(nr);
+        free(seen);
+        if (m->P)
+            glp_delete_prob(m->P);
+        m->P = NULL;
+        m->ncol = LLONG_MAX; /* counting: report as too large */
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        seen[i] = -1;
+    nr_off[0] = 0;
+    for (int i = 0; i < n; i++) {
+        int c = nr_off[i];
+        for (int q = d->out_off[i]; q < d->out_off[i + 1]; q++)
+            for (int u = d->user_off[d->out[q]]; u < d->user_off[d->out[q] + 1]; u++)
+                if (seen[d->user[u]] != i) {
+                    seen[d->user[u]] = i;
+                    nr[c++] = d->user[u];
+                }
+        /* insertion sort: a node's readers are few */
+        for (int a = nr_off[i] + 1; a < c; a++)
+            for (int b = a; b > nr_off[i] && nr[b - 1] > nr[b]; b--) {
+                int x = nr[b];
+                nr[b] = nr[b - 1];
+                nr[b - 1] = x;
+            }
+        nr_off[i + 1] = c;
+    }
+    free(seen);
+    free_map fm = {NULL, NULL};
     if (!m->count_only) {
-        fcol = malloc(((size_t)d->dep_off[n] + (size_t)n) * sizeof *fcol);
-        foff = malloc(((size_t)n + 1) * sizeof *foff);
-        if (!fcol || !foff) { /* caller checks m->P == NULL as failure */
-            free(fcol);
-            free(foff);
+        fm.foff = malloc(((size_t)n + 1) * sizeof *fm.foff);
+        if (fm.foff) {
+            fm.foff[0] = 0;
+            for (int k = 0; k < n; k++)
+                fm.foff[k + 1] = fm.foff[k] + free_count(d, k);
+            fm.fcol = malloc(((size_t)fm.foff[n] + 1) * sizeof *fm.fcol);
+        }
+        if (!fm.foff || !fm.fcol) { /* model_build sees m->P == NULL */
+            free(fm.foff);
+            free(fm.fcol);
+            free(nr_off);
+            free(nr);
             glp_delete_prob(m->P);
             m->P = NULL;
             return;
         }
-        for (int k = 0; k <= n; k++)
-            foff[k] = d->dep_off[k] + k; /* deps of k then k itself */
     }
     for (int t = 0; t < n; t++) {
-        /* dep_t_i_j: R_t_j <= R_t_i + S_t_i (eq. 2) */
+        /* dep (eq. 2) */
         for (int j = 0; j <= t; j++) {
             if (!r_ex(d, t, j))
                 continue;
-            for (int q = d->dep_off[j]; q < d->dep_off[j + 1]; q++) {
-                int i = d->dep[q];
-                if (s_fix(d, t, i))
+            for (int q = d->read_off[j]; q < d->read_off[j + 1]; q++) {
+                int v = d->read[q], i = d->v_node[v];
+                if (s_fix(d, t, v))
                     continue; /* always satisfied */
-                if (!m->count_only)
-                    snprintf(m->name, sizeof m->name, "dep_%d_%d_%d", t, i, j);
+                ROWNAME("dep_%d_%d_%d_%d", t, i, d->v_idx[v], j);
                 term(m, col_r(m, t, j), 1.0);
                 term(m, col_r(m, t, i), -1.0);
-                term(m, col_s(m, t, i), -1.0);
+                term(m, col_s(m, t, v), -1.0);
                 end_row(m, GLP_UP, 0.0, 0.0);
             }
         }
-        /* keep_t_i: S_t+1_i <= S_t_i + R_t_i (eq. 3) */
-        if (t + 1 < n)
-            for (int i = 0; i < t; i++) {
-                if (!s_ex(d, t + 1, i) || s_fix(d, t + 1, i))
+        /* keep (eq. 3) */
+        for (int v = 0; v < nv && t + 1 < n; v++) {
+            int i = d->v_node[v];
+            if (i >= t || !s_ex(d, t + 1, v) || s_fix(d, t + 1, v))
+                continue;
+            ROWNAME("keep_%d_%d_%d", t, i, d->v_idx[v]);
+            term(m, col_s(m, t + 1, v), 1.0);
+            term(m, col_s(m, t, v), -1.0);
+            term(m, col_r(m, t, i), -1.0);
+            end_row(m, GLP_UP, 0.0, 0.0);
+        }
+        /* dominance: single, user */
+        for (int i = 0; i < t && i < d->n_fwd; i++) {
+            if (!r_ex(d, t, i))
+                continue;
+            for (int q = d->out_off[i]; q < d->out_off[i + 1]; q++) {
+                int v = d->out[q];
+                if (!col_s(m, t, v))
                     continue;
-                if (!m->count_only)
-                    snprintf(m->name, sizeof m->name, "keep_%d_%d", t, i);
-                term(m, col_s(m, t + 1, i), 1.0);
-                term(m, col_s(m, t, i), -1.0);
-                term(m, col_r(m, t, i), -1.0);
-                end_row(m, GLP_UP, 0.0, 0.0);
+                ROWNAME("single_%d_%d_%d", t, i, d->v_idx[v]);
+                term(m, col_r(m, t, i), 1.0);
+                term(m, col_s(m, t, v), 1.0);
+                end_row(m, GLP_UP, 0.0, 1.0);
             }
-        /* FREE_t_i_k and its two linearisation rows (eq. 9-10) */
+            /* the nodes reading any value of i, each once */
+            ROWNAME("user_%d_%d", t, i);
+            term(m, col_r(m, t, i), 1.0);
+            bool always = false;
+            for (int q = nr_off[i]; q < nr_off[i + 1] && !always; q++) {
+                int j = nr[q];
+                if (j > t)
+                    break;
+                always = j == t;
+                term(m, col_r(m, t, j), -1.0);
+            }
+            for (int q = d->out_off[i]; q < d->out_off[i + 1] && !always; q++) {
+                int v = d->out[q];
+                always = s_fix(d, t + 1, v);
+                term(m, col_s(m, t + 1, v), -1.0);
+            }
+            if (always)
+                m->len = 0;
+            else
+                end_row(m, GLP_UP, 0.0, 0.0);
+        }
+        /* dominance: hold (S_t+1_v needs a read in stage t+1 or a hold into t+2) */
+        for (int v = 0; v < nv && t + 1 < n; v++) {
+            if (d->v_node[v] >= d->n_fwd || !col_s(m, t + 1, v))
+                continue;
+            ROWNAME("hold_%d_%d_%d", t + 1, d->v_node[v], d->v_idx[v]);
+            term(m, col_s(m, t + 1, v), 1.0);
+            term(m, col_s(m, t + 2, v), -1.0);
+            bool always = false;
+            for (int u = d->user_off[v]; u < d->user_off[v + 1]; u++) {
+                int j = d->user[u];
+                if (j <= t + 1)
+                    term(m, col_r(m, t + 1, j), -1.0);
+                always |= j == t + 1;
+            }
+            if (always)
+                m->len = 0;
+            else
+                end_row(m, GLP_UP, 0.0, 0.0);
+        }
+        if (!m->memt[t])
+            continue; /* this stage's memory cannot reach the budget */
+        /* FREE and its rows (eq. 9-10) */
         for (int k = 0; k <= t; k++) {
             if (!r_ex(d, t, k))
                 continue;
-            for (int q = d->dep_off[k]; q <= d->dep_off[k + 1]; q++) {
-                int i = q < d->dep_off[k + 1] ? d->dep[q] : k;
-                int slot = q - d->dep_off[k];
+            for (int q = 0; q < free_count(d, k); q++) {
+                int v = free_val(d, k, q);
                 if (!m->count_only)
-                    fcol[foff[k] + slot] = 0;
-                if (free_forced0(d, t, i, k))
+                    fm.fcol[fm.foff[k] + q] = 0;
+                if (free_forced0(d, t, v, k))
                     continue;
-                int fc = add_col(m, COL_FREE, t, i, k);
+                int fc = add_col(m, COL_FREE, t, v, k);
                 if (!m->count_only)
-                    fcol[foff[k] + slot] = fc;
-                int sc = col_s(m, t + 1, i);
-                /* freelo: 1 - FREE <= hazards (eq. 9) */
-                if (!m->count_only)
-                    snprintf(m->name, sizeof m->name, "freelo_%d_%d_%d", t, i, k);
+                    fm.fcol[fm.foff[k] + q] = fc;
+                int sc = col_s(m, t + 1, v), i = d->v_node[v], c = d->v_idx[v];
+                ROWNAME("freelo_%d_%d_%d_%d", t, i, c, k);
                 term(m, fc, 1.0);
                 term(m, col_r(m, t, k), -1.0);
                 term(m, sc, 1.0);
-                for (int u = d->use_off[i]; u < d->use_off[i + 1]; u++) {
-                    int j = d->use[u];
+                for (int u = d->user_off[v]; u < d->user_off[v + 1]; u++) {
+                    int j = d->user[u];
                     if (j > k && j <= t)
                         term(m, col_r(m, t, j), 1.0);
                 }
                 end_row(m, GLP_LO, 0.0, 0.0);
-                /* hazards <= kappa (1 - FREE) (eq. 10), disaggregated: FREE <= each
-                 * factor of R_t_k (1 - S_t+1_i) prod_j (1 - R_t_j). Same integer
-                 * points, a much tighter LP relaxation. */
-                if (!m->count_only)
-                    snprintf(m->name, sizeof m->name, "freer_%d_%d_%d", t, i, k);
-                term(m, fc, 1.0);
-                term(m, col_r(m, t, k), -1.0);
-                end_row(m, GLP_UP, 0.0, 0.0);
+                if (k != t) { /* R_t_t = 1: FREE <= 1 holds anyway */
+                    ROWNAME("freer_%d_%d_%d_%d", t, i, c, k);
+                    term(m, fc, 1.0);
+                    term(m, col_r(m, t, k), -1.0);
+                    end_row(m, GLP_UP, 0.0, 0.0);
+                }
                 if (sc) {
-                    if (!m->count_only)
-                        snprintf(m->name, sizeof m->name, "frees_%d_%d_%d", t, i, k);
+                    ROWNAME("frees_%d_%d_%d_%d", t, i, c, k);
                     term(m, fc, 1.0);
                     term(m, sc, 1.0);
                     end_row(m, GLP_UP, 0.0, 1.0);
                 }
-                for (int u = d->use_off[i]; u < d->use_off[i + 1]; u++) {
-                    int j = d->use[u];
+                for (int u = d->user_off[v]; u < d->user_off[v + 1]; u++) {
+                    int j = d->user[u];
                     if (j <= k || j > t || !col_r(m, t, j))
                         continue;
-                    if (!m->count_only)
-                        snprintf(m->name, sizeof m->name, "freeu_%d_%d_%d_%d", t, i, k, j);
+                    ROWNAME("freeu_%d_%d_%d_%d_%d", t, i, c, k, j);
                     term(m, fc, 1.0);
                     term(m, col_r(m, t, j), 1.0);
                     end_row(m, GLP_UP, 0.0, 1.0);
                 }
             }
         }
-        /* Dominance rows: they cut off only wasteful solutions (recomputing what is
-         * held, recomputing what nothing uses, holding what nothing needs), so the
-         * optimum is unchanged and the LP relaxation is tighter. */
-        for (int i = 0; i < t; i++) {
-            if (!r_ex(d, t, i) || i >= d->n_fwd)
+        /* freeonce: freed at most once in the stage, and only when present */
+        for (int v = 0; v < nv; v++) {
+            int i = d->v_node[v];
+            if (i > t)
                 continue;
-            if (col_s(m, t, i)) { /* single_t_i: R_t_i + S_t_i <= 1 */
-                if (!m->count_only)
-                    snprintf(m->name, sizeof m->name, "single_%d_%d", t, i);
-                term(m, col_r(m, t, i), 1.0);
-                term(m, col_s(m, t, i), 1.0);
-                end_row(m, GLP_UP, 0.0, 1.0);
-            }
-            { /* user_t_i: R_t_i <= sum_{users j <= t} R_t_j + S_t+1_i */
-                if (!m->count_only)
-                    snprintf(m->name, sizeof m->name, "user_%d_%d", t, i);
-                term(m, col_r(m, t, i), 1.0);
-                bool fixed_user = false;
-                for (int u = d->use_off[i]; u < d->use_off[i + 1]; u++) {
-                    int j = d->use[u];
-                    if (j <= t)
-                        term(m, col_r(m, t, j), -1.0);
-                    fixed_user |= j == t;
-                }
-                term(m, col_s(m, t + 1, i), -1.0);
-                if (fixed_user || s_fix(d, t + 1, i))
-                    m->len = 0; /* always satisfied */
-                else
-                    end_row(m, GLP_UP, 0.0, 0.0);
-            }
-        }
-        /* hold_t_i: S_t+1_i <= S_t+2_i + sum_{users j <= t+1} R_t+1_j (held only when
-         * used in the next stage or held further) */
-        for (int i = 0; i < t + 1 && i < d->n_fwd; i++) {
-            if (!col_s(m, t + 1, i))
-                continue;
-            if (!m->count_only)
-                snprintf(m->name, sizeof m->name, "hold_%d_%d", t + 1, i);
-            term(m, col_s(m, t + 1, i), 1.0);
-            term(m, t + 2 < d->n ? col_s(m, t + 2, i) : 0, -1.0);
-            bool fixed_user = false;
-            for (int u = d->use_off[i]; u < d->use_off[i + 1]; u++) {
-                int j = d->use[u];
-                if (j <= t + 1)
-                    term(m, col_r(m, t + 1, j), -1.0);
-                fixed_user |= j == t + 1;
-            }
-            if (fixed_user)
-                m->len = 0;
-            else
-                end_row(m, GLP_UP, 0.0, 0.0);
-        }
-        /* freeonce_t_i: sum_k FREE_t_i_k <= S_t_i + R_t_i. Implied at integer
-         * points (only the last user in the stage frees, and only what is
-         * present); without it the LP frees memory it never held. */
-        for (int i = 0; i <= t; i++) {
-            if (!m->count_only)
-                snprintf(m->name, sizeof m->name, "freeonce_%d_%d", t, i);
+            ROWNAME("freeonce_%d_%d_%d", t, i, d->v_idx[v]);
             int nf = 0;
-            for (int q = -1; q < d->use_off[i + 1] - d->use_off[i]; q++) {
-                int k = q < 0 ? i : d->use[d->use_off[i] + q];
-                if (k > t || !r_ex(d, t, k) || free_forced0(d, t, i, k))
-                    continue;
-                int fc;
-                if (m->count_only)
-                    fc = 1;
-                else {
-                    int slot = k == i ? d->dep_off[k + 1] - d->dep_off[k] : -1;
-                    for (int z = d->dep_off[k]; z < d->dep_off[k + 1] && slot < 0; z++)
-                        if (d->dep[z] == i)
-                            slot = z - d->dep_off[k];
-                    fc = fcol[foff[k] + slot];
+            for (int pass = 0; pass < 2; pass++) { /* k = i (its own), then its readers */
+                int lo = pass ? d->user_off[v] : 0, hi = pass ? d->user_off[v + 1] : 1;
+                for (int u = lo; u < hi; u++) {
+                    int k = pass ? d->user[u] : i;
+                    if (k > t || !r_ex(d, t, k))
+                        continue;
+                    int qq = -1;
+                    for (int q = 0; q < free_count(d, k) && qq < 0; q++)
+                        if (free_val(d, k, q) == v)
+                            qq = q;
+                    int fc = qq < 0 ? 0 : free_col(m, &fm, t, k, qq);
+                    if (fc) {
+                        term(m, fc, 1.0);
+                        nf++;
+                    }
                 }
-                term(m, fc, 1.0);
-                nf++;
             }
-            if (nf == 0)
+            if (nf == 0) {
+                m->len = 0;
                 continue;
-            term(m, col_s(m, t, i), -1.0);
+            }
+            term(m, col_s(m, t, v), -1.0);
             term(m, col_r(m, t, i), -1.0);
             end_row(m, GLP_UP, 0.0, 0.0);
         }
-        /* mem_t_k (eq. 6-7) and budget_t_k (eq. 8) */
+        /* mem (eq. 6-7), live (at k = t) and budget (eq. 8) */
         int kp = -1;
         for (int k = 0; k <= t; k++) {
             if (!r_ex(d, t, k))
                 continue;
-            if (!m->count_only)
-                snprintf(m->name, sizeof m->name, "mem_%d_%d", t, k);
+            ROWNAME("mem_%d_%d", t, k);
             term(m, col_u(m, t, k), 1.0);
-            term(m, col_r(m, t, k), -d->mem[k]);
+            term(m, col_r(m, t, k), -d->out_mem[k]);
             if (kp < 0) {
-                for (int i = 0; i < t; i++)
-                    term(m, col_s(m, t, i), -d->mem[i]);
+                for (int v = 0; v < nv; v++)
+                    term(m, col_s(m, t, v), -d->v_mem[v]);
             } else {
                 term(m, col_u(m, t, kp), -1.0);
-                for (int q = d->dep_off[kp]; q <= d->dep_off[kp + 1]; q++) {
-                    int i = q < d->dep_off[kp + 1] ? d->dep[q] : kp;
-                    int fc = m->count_only ? !free_forced0(d, t, i, kp)
-                                           : fcol[foff[kp] + (q - d->dep_off[kp])];
-                    term(m, fc, d->mem[i]);
-                }
+                for (int q = 0; q < free_count(d, kp); q++)
+                    term(m, free_col(m, &fm, t, kp, q), d->v_mem[free_val(d, kp, q)]);
             }
             end_row(m, GLP_FX, 0.0, 0.0);
-            /* live_t_k: a lower bound on the memory at step k without FREE: k and its
-             * inputs when computed, every i < k held into the next stage, every i > k
-             * held through the stage. Implied at integer points, not in the LP. */
             if (m->has_budget && k == t) {
-                if (!m->count_only)
-                    snprintf(m->name, sizeof m->name, "live_%d_%d", t, k);
-                double base = d->mem[k] + d->ws[k];
-                for (int q = d->dep_off[k]; q < d->dep_off[k + 1]; q++)
-                    base += d->mem[d->dep[q]];
+                ROWNAME("live_%d_%d", t, k);
+                double base = d->out_mem[k] + d->ws[k];
+                for (int q = d->read_off[k]; q < d->read_off[k + 1]; q++)
+                    base += d->v_mem[d->read[q]];
                 term(m, col_r(m, t, k), base);
-                int q = d->dep_off[k];
-                for (int i = 0; i < t; i++) {
-                    while (q < d->dep_off[k + 1] && d->dep[q] < i)
-                        q++;
-                    if (i == k || (q < d->dep_off[k + 1] && d->dep[q] == i))
+                for (int v = 0; v < nv; v++) {
+                    int i = d->v_node[v];
+                    if (i >= t || reads(d, k, v))
                         continue;
-                    int sc = t + 1 < d->n ? col_s(m, t + 1, i) : 0;
-                    if (!sc)
-                        continue;
-                    term(m, sc, d->mem[i]);
-                    if (i > k)
-                        term(m, col_r(m, t, i), -d->mem[i]);
+                    term(m, col_s(m, t + 1, v), d->v_mem[v]);
                 }
                 end_row(m, GLP_UP, 0.0, m->budget);
             }
             if (m->has_budget && d->ws[k] > 0) {
-                if (!m->count_only)
-                    snprintf(m->name, sizeof m->name, "budget_%d_%d", t, k);
+                ROWNAME("budget_%d_%d", t, k);
                 term(m, col_u(m, t, k), 1.0);
                 term(m, col_r(m, t, k), d->ws[k]);
                 end_row(m, GLP_UP, 0.0, m->budget);
@@ -669,20 +790,30 @@ static void model_pass(model *m)
             kp = k;
         }
     }
-    free(fcol);
-    free(foff);
+    free(fm.fcol);
+    free(fm.foff);
+    free(nr_off);
+    free(nr);
 }
 
 void ilp_size(const ilp_dag *d, bool budget, long long *cols, long long *rows, long long *nnz)
 {
+    /* every stage's memory rows counted: the worst case */
     model m = {.d = d, .count_only = true, .has_budget = budget, .budget = 1.0};
+    m.memt = malloc((size_t)d->n);
+    if (!m.memt) {
+        *cols = *rows = *nnz = LLONG_MAX; /* cannot even count: too large */
+        return;
+    }
+    memset(m.memt, budget ? 1 : 0, (size_t)d->n);
     model_pass(&m);
+    free(m.memt);
     *cols = m.ncol;
     *rows = m.nrow;
     *nnz = m.nnz;
 }
 
-/* Node count above which even the dense n x n solution arrays are unreasonable. */
+/* Node count above which even the dense solution arrays are unreasonable. */
 #define ILP_MAX_NODES 4000
 /* What GLPK's branch and bound and its simplex handle on this class of model in a
  * minute (docs/ilp.md, "Size guard"); the LP relaxation goes further. */
@@ -718,7 +849,7 @@ int ilp_check_size(const ilp_dag *d, bool lp_only, double time_limit_s, const ch
     max_cols = (long long)((double)max_cols * f);
     max_nnz = (long long)((double)max_nnz * f);
     /* GLPK's storage: ~ 80 bytes per nonzero (matrix, factorisation) + 300 per row/column */
-    long long need_mb = (nnz * 80 + (rows + cols) * 300) / (1024 * 1024);
+    long long need_mb = cols == LLONG_MAX ? LLONG_MAX : (nnz * 80 + (rows + cols) * 300) / (1024 * 1024);
     if (cols > max_cols || nnz > max_nnz || need_mb > mem_limit_mb())
         return remat_fail(err, -E2BIG,
                           "ilp: the model at %s granularity has %lld variables, %lld constraints "
@@ -737,29 +868,30 @@ static int model_build(model *m, const ilp_dag *d, double budget, const char *no
     m->has_budget = budget >= 0;
     m->budget = budget;
     m->count_only = true;
+    if (mark_memory_stages(m))
+        return remat_fail(err, -ENOMEM, "out of memory");
     model_pass(m);
-    const size_t nn = (size_t)d->n * (size_t)d->n;
-    const size_t nc = (size_t)m->ncol + 1;
-    const int maxlen = d->n + d->dep_off[d->n] + 16;
-    int maxdeg = 0;
-    for (int i = 0; i < d->n; i++) {
-        int a = d->use_off[i + 1] - d->use_off[i], b = d->dep_off[i + 1] - d->dep_off[i];
-        maxdeg = a + b > maxdeg ? a + b : maxdeg;
+    if (m->ncol == LLONG_MAX) {
+        model_free(m);
+        return remat_fail(err, -ENOMEM, "out of memory");
     }
+    const size_t nn = (size_t)d->n * (size_t)d->n;
+    const size_t nc = (size_t)m->ncol + 1, nr = (size_t)m->nrow + 1;
+    size_t maxlen = (size_t)d->n + (size_t)d->nv + (size_t)d->user_off[d->nv] + 16;
     m->cR = calloc(nn, sizeof *m->cR);
-    m->cS = calloc(nn, sizeof *m->cS);
+    m->cS = calloc((size_t)d->n * (size_t)(d->nv ? d->nv : 1), sizeof *m->cS);
     m->cU = calloc(nn, sizeof *m->cU);
     m->ckind = calloc(nc, 1);
-    m->rtype = calloc((size_t)m->nrow + 1, 1);
-    m->rlb = calloc((size_t)m->nrow + 1, sizeof *m->rlb);
-    m->rub = calloc((size_t)m->nrow + 1, sizeof *m->rub);
+    m->rtype = calloc(nr, 1);
+    m->rlb = calloc(nr, sizeof *m->rlb);
+    m->rub = calloc(nr, sizeof *m->rub);
     m->ct = calloc(nc, sizeof *m->ct);
     m->ci = calloc(nc, sizeof *m->ci);
     m->ck = calloc(nc, sizeof *m->ck);
-    m->ind = malloc((size_t)(maxlen + maxdeg + 8) * sizeof *m->ind);
-    m->val = malloc((size_t)(maxlen + maxdeg + 8) * sizeof *m->val);
-    if (!m->cR || !m->cS || !m->cU || !m->ckind || !m->rtype || !m->rlb || !m->rub || !m->ct || !m->ci || !m->ck || !m->ind ||
-        !m->val) {
+    m->ind = malloc(maxlen * sizeof *m->ind);
+    m->val = malloc(maxlen * sizeof *m->val);
+    if (!m->cR || !m->cS || !m->cU || !m->ckind || !m->rtype || !m->rlb || !m->rub || !m->ct ||
+        !m->ci || !m->ck || !m->ind || !m->val) {
         model_free(m);
         return remat_fail(err, -ENOMEM, "out of memory");
     }
@@ -817,8 +949,11 @@ typedef struct solve_ctx {
     ilp_result *res;
     bool lp_round;
     model m;
-    double *seed_x;      /* 1-based column values of the seed, or NULL */
+    double *seed_x;      /* 1-based column values of the start, or NULL */
     bool seed_tried;
+    ilp_sol start;       /* the MIP start (pick_start) */
+    double start_cost;
+    const char *start_name;
     ilp_sol trial;       /* rounding heuristic scratch */
     int heur_calls, heur_found;
     double t0, last_print, bound;
@@ -827,7 +962,7 @@ typedef struct solve_ctx {
 
 static int validate(const ilp_dag *d, const ilp_params *pa, remat_err *err)
 {
-    if (!d || d->n < 1 || !d->dep_off || !d->use_off)
+    if (!d || d->n < 1 || !d->read_off || !d->user_off)
         return remat_fail(err, -EINVAL, "ilp: empty or unfinished training graph");
     if (isnan(pa->budget) || (pa->budget >= 0 && !isfinite(pa->budget)))
         return remat_fail(err, -EINVAL, "ilp: the budget must be finite");
@@ -837,9 +972,8 @@ static int validate(const ilp_dag *d, const ilp_params *pa, remat_err *err)
         return remat_fail(err, -EINVAL, "ilp: --gap must be a non-negative number");
     if (pa->dump_lp && (!*pa->dump_lp || strcmp(pa->dump_lp, "-") == 0))
         return remat_fail(err, -EINVAL, "ilp: --dump-lp needs a file name");
-    if (pa->seed && pa->seed->n != d->n)
-        return remat_fail(err, -EINVAL, "ilp: the seed has %d nodes, the graph %d", pa->seed->n,
-                          d->n);
+    if (pa->seed && (pa->seed->n != d->n || pa->seed->nv != d->nv))
+        return remat_fail(err, -EINVAL, "ilp: the seed is a solution of another graph");
     return 0;
 }
 
@@ -902,8 +1036,8 @@ static double *sol_vector(solve_ctx *c, const ilp_sol *s, const char *what, bool
     for (long long j = 1; j <= m->ncol; j++) {
         int t = m->ct[j], i = m->ci[j], k = m->ck[j];
         switch (m->ckind[j]) {
-        case COL_R: x[j] = s->R[(size_t)t * n + i]; break;
-        case COL_S: x[j] = s->S[(size_t)t * n + i]; break;
+        case COL_R: x[j] = RR(s, t, i); break;
+        case COL_S: x[j] = SS(s, t, i); break;
         case COL_U:
             if (t != t_u) {
                 stage_u(d, s, t, u, NULL);
@@ -958,26 +1092,88 @@ static bool sol_fits(const solve_ctx *c, double peak)
     return !c->m.has_budget || peak <= c->m.budget * (1 + 1e-9) + 1e-9;
 }
 
-/* The seed as a full column vector (c->seed_x), when it satisfies the model. */
-static int seed_vector(solve_ctx *c, remat_err *err)
+/* A lower bound on the budget every solution needs: at its own stage each node
+ * is computed with its inputs present, next to the backward results held past it
+ * (what the live rows say with every variable at zero). */
+static double structural_min(const ilp_dag *d)
 {
-    double cost, peak;
-    remat_err e;
-    if (ilp_eval(c->d, c->pa->seed, &cost, &peak, &e) != 0) {
-        if (c->pa->verbose)
+    double worst = 0;
+    for (int t = 0; t < d->n; t++) {
+        double m = d->out_mem[t] + d->ws[t];
+        for (int q = d->read_off[t]; q < d->read_off[t + 1]; q++)
+            m += d->v_mem[d->read[q]];
+        for (int v = 0; v < d->nv; v++)
+            if (d->v_node[v] < t && s_fix(d, t + 1, v) && !reads(d, t, v))
+                m += d->v_mem[v];
+        worst = m > worst ? m : worst;
+    }
+    return worst;
+}
+
+/* The MIP start: the cheapest within the model's budget of the caller's seed,
+ * "store everything" and "recompute everything" (Checkmate's rounding of S = 1 and
+ * S = 0). Sets c->start (owned) and c->start_name, or leaves them empty. */
+static int pick_start(solve_ctx *c, remat_err *err)
+{
+    const ilp_dag *d = c->d;
+    const size_t nr = (size_t)d->n * d->n, ns = (size_t)d->n * (d->nv ? d->nv : 1);
+    ilp_sol cand = {0};
+    double best = DBL_MAX;
+    for (int which = 0; which < 3; which++) {
+        if (which == 0 && !c->pa->seed)
+            continue;
+        if (ilp_sol_alloc(&cand, d))
+            return remat_fail(err, -ENOMEM, "out of memory");
+        if (which == 0) {
+            memcpy(cand.R, c->pa->seed->R, nr);
+            memcpy(cand.S, c->pa->seed->S, ns);
+        } else {
+            memset(cand.S, which == 1 ? 1 : 0, ns);
+            ilp_r_from_s(d, &cand);
+        }
+        double cost, peak;
+        remat_err e;
+        int rc = ilp_eval(d, &cand, &cost, &peak, &e);
+        if (which == 0 && c->pa->verbose && rc)
             fprintf(stderr, "ilp: seed not used: %s\n", e.msg);
-        return 0;
-    }
-    if (!sol_fits(c, peak)) {
-        if (c->pa->verbose)
+        else if (which == 0 && c->pa->verbose && !sol_fits(c, peak))
             fprintf(stderr, "ilp: seed not used: its peak %.6g exceeds the model's budget %.6g "
-                            "(the ILP's memory accounting is coarser than the simulator's)\n",
+                            "(the model's accounting is coarser than the simulator's)\n",
                     peak, c->m.budget);
-        return 0;
+        if (rc == 0 && sol_fits(c, peak) && cost < best) {
+            best = cost;
+            ilp_sol_free(&c->start);
+            c->start = cand;
+            c->start_cost = cost;
+            c->start_name = which == 0 ? "seed" : which == 1 ? "store-all" : "recompute-all";
+            memset(&cand, 0, sizeof cand);
+        }
+        ilp_sol_free(&cand);
     }
+    if (!c->start.R)
+        return 0;
     bool oom;
-    c->seed_x = sol_vector(c, c->pa->seed, "seed", &oom);
-    return oom ? remat_fail(err, -ENOMEM, "out of memory") : 0;
+    c->seed_x = sol_vector(c, &c->start, c->start_name, &oom);
+    if (oom)
+        return remat_fail(err, -ENOMEM, "out of memory");
+    if (!c->seed_x)
+        ilp_sol_free(&c->start);
+    return 0;
+}
+
+/* res takes a copy of the start solution. */
+static int result_from_start(solve_ctx *c, remat_err *err)
+{
+    ilp_result *res = c->res;
+    const ilp_dag *d = c->d;
+    if (ilp_sol_alloc(&res->sol, d))
+        return remat_fail(err, -ENOMEM, "out of memory");
+    memcpy(res->sol.R, c->start.R, (size_t)d->n * d->n);
+    memcpy(res->sol.S, c->start.S, (size_t)d->n * (d->nv ? d->nv : 1));
+    ilp_eval(c->d, &res->sol, &res->cost, &res->peak, NULL);
+    res->start = c->start_name;
+    res->from_start = true;
+    return 0;
 }
 
 static void progress(solve_ctx *c, glp_tree *T)
@@ -1010,13 +1206,17 @@ static void round_heuristic(solve_ctx *c, glp_tree *T)
     model *m = &c->m;
     glp_prob *P = glp_ios_get_prob(T);
     double inc = glp_mip_status(P) == GLP_FEAS ? glp_mip_obj_val(P) : DBL_MAX;
-    static const double thr[] = {0.5, 0.25, 0.75};
+    /* at the root every threshold lp-round tries (so ilp is never worse than it),
+     * then a few */
+    static const double thr[] = {0.5, 0.25, 0.75, 0.4, 0.6, 0.3, 0.7, 0.2, 0.8,
+                                 0.1, 0.9, 0.05, 0.95, 0.01, 0.99};
+    size_t nthr = c->heur_calls == 0 ? sizeof thr / sizeof thr[0] : 3;
     c->heur_calls++;
-    for (size_t q = 0; q < sizeof thr / sizeof thr[0]; q++) {
-        memset(c->trial.S, 0, (size_t)n * n);
+    for (size_t q = 0; q < nthr; q++) {
+        memset(c->trial.S, 0, (size_t)n * (d->nv ? d->nv : 1));
         for (long long j = 1; j <= m->ncol; j++)
             if (m->ckind[j] == COL_S)
-                c->trial.S[(size_t)m->ct[j] * n + m->ci[j]] = glp_get_col_prim(P, (int)j) >= thr[q];
+                SS(&c->trial, m->ct[j], m->ci[j]) = glp_get_col_prim(P, (int)j) >= thr[q];
         ilp_r_from_s(d, &c->trial);
         double cost, peak;
         if (ilp_eval(d, &c->trial, &cost, &peak, NULL) != 0 || !sol_fits(c, peak) ||
@@ -1039,7 +1239,10 @@ static void mip_callback(glp_tree *T, void *info)
     if (reason == GLP_IHEUR && c->seed_x && !c->seed_tried) {
         c->seed_tried = true; /* sol_vector checked it against the rows */
         if (glp_ios_heur_sol(T, c->seed_x) == 0)
-            c->res->seed_accepted = true;
+            c->res->start = c->start_name;
+        else if (c->pa->verbose)
+            fprintf(stderr, "ilp: %s start not used: GLPK holds an incumbent as good\n",
+                    c->start_name);
     }
     if (reason == GLP_IHEUR)
         round_heuristic(c, T);
@@ -1057,15 +1260,15 @@ static int read_solution(solve_ctx *c, bool mip, remat_err *err)
     const ilp_dag *d = c->d;
     model *m = &c->m;
     ilp_result *res = c->res;
-    if (ilp_sol_alloc(&res->sol, d->n))
+    if (ilp_sol_alloc(&res->sol, d))
         return remat_fail(err, -ENOMEM, "out of memory");
     for (long long j = 1; j <= m->ncol; j++) {
         int k = m->ckind[j];
-        if (k != COL_R && k != COL_S)
-            continue;
         double v = mip ? glp_mip_col_val(m->P, (int)j) : glp_get_col_prim(m->P, (int)j);
-        unsigned char *a = k == COL_R ? res->sol.R : res->sol.S;
-        a[(size_t)m->ct[j] * d->n + m->ci[j]] = v > 0.5;
+        if (k == COL_R)
+            RR(&res->sol, m->ct[j], m->ci[j]) = v > 0.5;
+        else if (k == COL_S)
+            SS(&res->sol, m->ct[j], m->ci[j]) = v > 0.5;
     }
     remat_err e;
     int rc = ilp_eval(d, &res->sol, &res->cost, &res->peak, &e);
@@ -1092,7 +1295,7 @@ static int mip_body(solve_ctx *c, remat_err *err)
 {
     const ilp_params *pa = c->pa;
     ilp_result *res = c->res;
-    glp_mem_limit((int)mem_limit_mb());
+    glp_mem_limit(pa->mem_limit_mb > 0 ? pa->mem_limit_mb : (int)mem_limit_mb());
     int rc = model_build(&c->m, c->d, pa->budget, pa->unit_note, err);
     if (rc)
         return rc;
@@ -1104,8 +1307,33 @@ static int mip_body(solve_ctx *c, remat_err *err)
                 c->d->n, c->m.ncol, c->m.nrow, c->m.nnz);
     if (pa->dump_lp && (rc = dump_lp(c->m.P, pa->dump_lp, err)) != 0)
         return rc;
-    if (pa->seed && (rc = seed_vector(c, err)) != 0)
+    if (c->m.has_budget && structural_min(c->d) > c->m.budget * (1 + 1e-9) + 1e-9) {
+        set_status(res, "infeasible"); /* some node cannot run next to its inputs */
+        return 0;
+    }
+    if ((rc = pick_start(c, err)) != 0)
         return rc;
+    if (pa->verbose && c->seed_x)
+        fprintf(stderr, "ilp: MIP start: %s (compute %.6g)\n", c->start_name, c->start_cost);
+    if (c->seed_x && pa->mip_gap >= 1.0) {
+        /* any plan within the budget is within the requested gap */
+        if ((rc = result_from_start(c, err)) != 0)
+            return rc;
+        set_status(res, "feasible");
+        res->bound = c->bound < res->cost ? c->bound : res->cost;
+        res->gap = res->cost > 0 ? (res->cost - res->bound) / res->cost : 0;
+        if (res->cost <= c->bound * (1 + 1e-9))
+            set_status(res, "optimal");
+        return 0;
+    }
+    if (c->seed_x && c->start_cost <= c->bound * (1 + 1e-9)) {
+        /* the start meets the lower bound (every node once): nothing to search */
+        if ((rc = result_from_start(c, err)) != 0)
+            return rc;
+        set_status(res, "optimal");
+        res->bound = res->cost;
+        return 0;
+    }
     glp_prob *P = c->m.P;
     glp_iocp iocp;
     glp_init_iocp(&iocp);
@@ -1113,7 +1341,7 @@ static int mip_body(solve_ctx *c, remat_err *err)
     iocp.cb_func = mip_callback;
     iocp.cb_info = c;
     iocp.mip_gap = pa->mip_gap;
-    if (ilp_sol_alloc(&c->trial, c->d->n))
+    if (ilp_sol_alloc(&c->trial, c->d))
         return remat_fail(err, -ENOMEM, "out of memory");
     /* glp_ios_heur_sol (the seed, the rounding heuristic) takes values of the columns
      * of the problem the search runs on, and GLPK's MIP presolver would replace ours
@@ -1122,6 +1350,7 @@ static int mip_body(solve_ctx *c, remat_err *err)
     glp_smcp smcp;
     glp_init_smcp(&smcp);
     smcp.msg_lev = iocp.msg_lev;
+    smcp.meth = GLP_DUALP; /* the primal simplex stalls on this degenerate LP */
     smcp.tm_lim = tm_lim_ms(pa->time_limit_s - (now_s() - c->t0));
     glp_scale_prob(P, GLP_SF_AUTO);
     glp_adv_basis(P, 0);
@@ -1139,18 +1368,14 @@ static int mip_body(solve_ctx *c, remat_err *err)
             set_status(res, "no-solution");
             return 0;
         }
-        /* no root LP in time: the seed is the answer */
-        if (ilp_sol_alloc(&res->sol, c->d->n))
-            return remat_fail(err, -ENOMEM, "out of memory");
-        memcpy(res->sol.R, pa->seed->R, (size_t)c->d->n * c->d->n);
-        memcpy(res->sol.S, pa->seed->S, (size_t)c->d->n * c->d->n);
-        ilp_eval(c->d, &res->sol, &res->cost, &res->peak, NULL);
-        res->from_seed = true;
+        /* no root LP in time: the start is the answer */
+        if ((rc = result_from_start(c, err)) != 0)
+            return rc;
         res->bound = c->bound < res->cost ? c->bound : res->cost;
         res->gap = res->cost > 0 ? (res->cost - res->bound) / res->cost : 0;
         set_status(res, "feasible");
         if (pa->verbose)
-            fprintf(stderr, "ilp: the root LP did not finish in time; keeping the seed\n");
+            fprintf(stderr, "ilp: the root LP did not finish in time; keeping the %s start\n", c->start_name);
         return 0;
     }
     double left = pa->time_limit_s - (now_s() - c->t0);
@@ -1169,9 +1394,13 @@ static int mip_body(solve_ctx *c, remat_err *err)
             res->bound = c->bound < res->cost ? c->bound : res->cost;
             res->gap = res->cost > 0 ? (res->cost - res->bound) / res->cost : 0;
         }
-        if (c->seed_x && res->seed_accepted) {
-            const size_t nn = (size_t)c->d->n * c->d->n;
-            res->from_seed = memcmp(res->sol.R, pa->seed->R, nn) == 0;
+        if (c->seed_x && res->start) {
+            res->from_start = memcmp(res->sol.R, c->start.R, (size_t)c->d->n * c->d->n) == 0;
+        }
+        if (st != GLP_OPT && res->cost <= trivial_bound(c->d) * (1 + 1e-9)) {
+            set_status(res, "optimal"); /* meets the lower bound */
+            res->bound = res->cost;
+            res->gap = 0;
         }
         return 0;
     }
@@ -1196,7 +1425,7 @@ static int lp_body(solve_ctx *c, double *min_peak, remat_err *err)
     const ilp_params *pa = c->pa;
     const ilp_dag *d = c->d;
     ilp_result *res = c->res;
-    glp_mem_limit((int)mem_limit_mb());
+    glp_mem_limit(pa->mem_limit_mb > 0 ? pa->mem_limit_mb : (int)mem_limit_mb());
     int rc = model_build(&c->m, d, pa->budget, pa->unit_note, err);
     if (rc)
         return rc;
@@ -1208,15 +1437,47 @@ static int lp_body(solve_ctx *c, double *min_peak, remat_err *err)
                 d->n, c->m.ncol, c->m.nrow, c->m.nnz);
     if (pa->dump_lp && (rc = dump_lp(c->m.P, pa->dump_lp, err)) != 0)
         return rc;
+    if (c->m.has_budget && structural_min(d) > c->m.budget * (1 + 1e-9) + 1e-9) {
+        set_status(res, "infeasible"); /* some node cannot run next to its inputs */
+        return 0;
+    }
+    if (pa->mip_gap >= 1.0) {
+        /* any plan within the budget will do (solver_min_budget's probes): the
+         * roundings at S = 1 and S = 0 are among lp-round's; try them first */
+        if ((rc = pick_start(c, err)) != 0)
+            return rc;
+        if (c->seed_x) {
+            if ((rc = result_from_start(c, err)) != 0)
+                return rc;
+            res->bound = c->bound < res->cost ? c->bound : res->cost;
+            res->gap = res->cost > 0 ? (res->cost - res->bound) / res->cost : 0;
+            set_status(res, res->gap > 0 ? "feasible" : "optimal");
+            return 0;
+        }
+    }
     glp_smcp smcp;
     glp_init_smcp(&smcp);
     smcp.msg_lev = pa->verbose ? GLP_MSG_ON : GLP_MSG_ERR;
+    smcp.meth = GLP_DUALP; /* the primal simplex stalls on this degenerate LP */
     smcp.presolve = GLP_ON;
     smcp.tm_lim = tm_lim_ms(pa->time_limit_s - (now_s() - c->t0));
     int sr = glp_simplex(c->m.P, &smcp);
     int st = glp_get_status(c->m.P);
     if (sr == GLP_ETMLIM) {
-        set_status(res, "no-solution");
+        /* no LP in time: the better of "store all" and "recompute all", if either fits */
+        if ((rc = pick_start(c, err)) != 0)
+            return rc;
+        if (!c->seed_x) {
+            set_status(res, "no-solution");
+            return 0;
+        }
+        if ((rc = result_from_start(c, err)) != 0)
+            return rc;
+        res->bound = c->bound < res->cost ? c->bound : res->cost;
+        res->gap = res->cost > 0 ? (res->cost - res->bound) / res->cost : 0;
+        set_status(res, res->gap > 0 ? "feasible" : "optimal");
+        if (pa->verbose)
+            fprintf(stderr, "lp-round: the LP did not finish in time; %s plan\n", c->start_name);
         return 0;
     }
     if (sr == GLP_ENOPFS || st == GLP_NOFEAS) {
@@ -1229,22 +1490,23 @@ static int lp_body(solve_ctx *c, double *min_peak, remat_err *err)
     double lpobj = glp_get_obj_val(c->m.P);
     /* read S* once, then round at several thresholds (phase 1) and derive the
      * least R for each (phase 2, ilp_r_from_s) */
-    const int n = d->n;
-    const size_t nn = (size_t)n * n;
-    float *sstar = calloc(nn, sizeof *sstar);
+    const size_t ns = (size_t)d->n * (d->nv ? d->nv : 1);
+    float *sstar = calloc(ns, sizeof *sstar);
     ilp_sol trial = {0};
-    if (!sstar || ilp_sol_alloc(&trial, n)) {
+    if (!sstar || ilp_sol_alloc(&trial, d)) {
         free(sstar);
         return remat_fail(err, -ENOMEM, "out of memory");
     }
     for (long long j = 1; j <= c->m.ncol; j++)
         if (c->m.ckind[j] == COL_S)
-            sstar[(size_t)c->m.ct[j] * n + c->m.ci[j]] = (float)glp_get_col_prim(c->m.P, (int)j);
-    static const double thr[] = {0.5, 0.4, 0.6, 0.3, 0.7, 0.2, 0.8, 0.1, 0.9, 0.05, 0.95, 0.01, 0.99};
+            sstar[(size_t)c->m.ct[j] * d->nv + c->m.ci[j]] = (float)glp_get_col_prim(c->m.P, (int)j);
+    /* 0 and 2: S = 1 and S = 0 everywhere, "store all" and "recompute all" */
+    static const double thr[] = {0.5, 0.4, 0.6, 0.3, 0.7, 0.2, 0.8, 0.1,
+                                 0.9, 0.05, 0.95, 0.01, 0.99, 0.0, 2.0};
     double best = DBL_MAX;
     *min_peak = DBL_MAX;
     for (size_t q = 0; q < sizeof thr / sizeof thr[0]; q++) {
-        for (size_t x = 0; x < nn; x++)
+        for (size_t x = 0; x < ns; x++)
             trial.S[x] = sstar[x] >= thr[q];
         ilp_r_from_s(d, &trial);
         double cost, peak;
@@ -1259,7 +1521,7 @@ static int lp_body(solve_ctx *c, double *min_peak, remat_err *err)
             res->sol = trial;
             res->cost = cost;
             res->peak = peak;
-            if (ilp_sol_alloc(&trial, n)) {
+            if (ilp_sol_alloc(&trial, d)) {
                 free(sstar);
                 return remat_fail(err, -ENOMEM, "out of memory");
             }
@@ -1310,6 +1572,7 @@ static int guarded(solve_ctx *c, int (*body)(solve_ctx *, double *, remat_err *)
     free(c->seed_x);
     c->seed_x = NULL;
     ilp_sol_free(&c->trial);
+    ilp_sol_free(&c->start);
     if (c->pa->verbose && c->heur_calls)
         fprintf(stderr, "ilp: rounding heuristic: %d calls, %d improved incumbents\n",
                 c->heur_calls, c->heur_found);

@@ -310,11 +310,12 @@ static int feasible_at(const profile *p, const mem_config *mc, solver_kind k, co
 {
     solver_opts ob = *o;
     ob.budget_bytes = b;
+    ob.mip_gap = 1.0; /* ilp: any plan within the budget answers the question */
     plan t;
     int rc = solver_plan(p, mc, k, &ob, &t, NULL, err);
     plan_free(&t);
     *ok = rc == 0;
-    /* out of time at this budget (ilp, lp-round): not reached within the limits */
+    /* -ETIMEDOUT: the ilp found no plan in its time limit at this budget */
     return rc == -ENOSPC || rc == -ETIMEDOUT ? 0 : rc;
 }
 
@@ -337,16 +338,6 @@ int solver_min_budget(const profile *p, const mem_config *mc, solver_kind k,
             *out = t.pred.peak_bytes;
         plan_free(&t);
         return rc;
-    }
-    /* ilp starts from the best chain plan at its budget (the MIP start), so it
-     * reaches every budget dp reaches: report dp's minimum, a budget it is sure to
-     * meet. It may reach lower ones; proving it would take one MIP solve per probe,
-     * each up to the time limit. (lp-round has no MIP start: it is bisected below,
-     * a probe that runs out of time counting as not reached.) */
-    if (k == SOLVER_ILP) {
-        solver_opts od = *o;
-        od.budget_bytes = 0;
-        return solver_min_budget(p, mc, SOLVER_DP, &od, out, err);
     }
     /* budget-driven: bisection between static memory and the no-checkpoint peak,
      * both solvers' families include storing everything */

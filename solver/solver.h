@@ -222,8 +222,7 @@ int solver_plan(const profile *p, const mem_config *mc, solver_kind k, const sol
                 plan *out, int64_t *min_feasible, remat_err *err);
 
 /* Smallest budget at which solver k finds a plan (bisection on bytes for the
- * budget-driven solvers, a probe that runs out of time counting as not reached; for
- * ilp, dp's minimum, which its MIP start guarantees). Returns 0 or -errno. */
+ * budget-driven solvers). Returns 0 or -errno. */
 int solver_min_budget(const profile *p, const mem_config *mc, solver_kind k,
                       const solver_opts *o, int64_t *out, remat_err *err);
 

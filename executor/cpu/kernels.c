@@ -14,9 +14,10 @@
  * x = n ln2 + r (n rounded with the 1.5*2^23 trick), Cephes' expf polynomial for
  * e^r, 2^n from the exponent bits. Relative error about 1e-7 on [-87.3, 88.3];
  * inputs are clamped to that range (below it the result is ~1e-38, not 0; callers
- * pass max-shifted values, so this never matters). */
-static inline float vexpf(float x)
+ * pass max-shifted values, so this never matters); NaN stays NaN. */
+static inline float vexpf(float in)
 {
+    float x = in != in ? 0.0f : in; /* NaN: computed on 0, returned as NaN below */
     x = x > 88.3f ? 88.3f : x;
     x = x < -87.3f ? -87.3f : x;
     const float magic = 12582912.0f;
@@ -33,7 +34,7 @@ static inline float vexpf(float x)
     int32_t bits = ((int32_t)n + 127) * (1 << 23);
     float scale;
     memcpy(&scale, &bits, sizeof scale);
-    return y * scale;
+    return in != in ? in : y * scale;
 }
 
 /* tanh from vexpf: 1 - 2/(e^(2u) + 1); absolute error about 1e-7. */

@@ -152,23 +152,16 @@ static void test_plan_gpt2_dp(void **state)
     assert_non_null(pk);
     assert_true(strtoll(pk + strlen("\n  peak_bytes: "), NULL, 10) <= 40000000);
     assert_non_null(strstr(ta, "\nsolver:\n  name: dp\n"));
-    /* dp may cut a block in half (multi-level: our executor only); when it does not,
-     * the plan names blocks */
-    assert_true(strstr(ta, "\nmultilevel: true\n") ||
-                strstr(ta, "\ncheckpoints:\n- transformer.h."));
+    /* dp's best plan may cut blocks in half: then it is multilevel (remat's executor
+     * runs it) and lists no modules; a two-level plan names GPT-2's blocks */
+    if (strstr(ta, "\nmultilevel: true\n")) {
+        assert_non_null(strstr(ta, "\ncheckpoints: []\n"));
+    } else {
+        assert_non_null(strstr(ta, "\ncheckpoints:\n- transformer.h."));
+        assert_non_null(strstr(ta, "--recompute-granularity full --recompute-method "));
+    }
     free(ta);
     free(tb);
-    /* the two-level solver always names whole blocks and gives trainer flags */
-    CLI(&r, "plan", "--model", "gpt2", "--set",
-        "n_layer=4,n_head=4,n_embd=128,vocab_size=1000,n_positions=256", "--seq", "256",
-        "--batch", "2", "--budget", "40MB", "--solver", "segment", "-o", out[0]);
-    assert_int_equal(r.status, 0);
-    cli_run_free(&r);
-    ta = slurp_ok(out[0], &la);
-    assert_non_null(strstr(ta, "\nmultilevel: false\n"));
-    assert_non_null(strstr(ta, "\ncheckpoints:\n- transformer.h."));
-    assert_non_null(strstr(ta, "--recompute-granularity full --recompute-method "));
-    free(ta);
     unlink(out[0]);
     unlink(out[1]);
 }

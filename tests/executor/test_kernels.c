@@ -677,6 +677,24 @@ static void test_adamw(void **state)
     }
 }
 
+/* The kernels' vectorised exp, seen through softmax: softmax([x, 0]) against the
+ * double-precision value over [-85, 85] (relative error <= 1e-6), and NaN in, NaN out. */
+static void test_exp_accuracy(void **state)
+{
+    (void)state;
+    for (double x = -85.0; x <= 85.0; x += 0.173) {
+        float in[2] = {(float)x, 0.0f}, out[2];
+        softmax_forward(out, in, 1, 2);
+        double ref = 1.0 / (1.0 + exp(-(double)in[0])); /* softmax's first entry */
+        double ref2 = 1.0 / (1.0 + exp((double)in[0]));
+        assert_true(fabs(out[0] - ref) <= 1e-6 * ref + 1e-37);
+        assert_true(fabs(out[1] - ref2) <= 1e-6 * ref2 + 1e-37);
+    }
+    float in[3] = {1.0f, NAN, 2.0f}, out[3];
+    softmax_forward(out, in, 1, 3);
+    assert_true(isnan(out[0]) || isnan(out[1]) || isnan(out[2]));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -695,6 +713,7 @@ int main(void)
         cmocka_unit_test(test_cnn_misc),
         cmocka_unit_test(test_dropout_masks),
         cmocka_unit_test(test_adamw),
+        cmocka_unit_test(test_exp_accuracy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

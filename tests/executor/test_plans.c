@@ -21,6 +21,8 @@
 #include "executor/executor.h"
 #include "tests/executor/tgraphs.h"
 
+static int ilp_plans; /* ilp / lp-round plans checked, over all tests */
+
 typedef struct ref_run {
     float *grads;
     int64_t n;
@@ -81,9 +83,9 @@ static void check_plan(const profile *p, const mem_config *mc, const plan *pl, c
     cpu_exec_free(&x);
 }
 
-/* All solvers at several budgets; returns the number of plans run that
- * recompute something. */
-static int check_model(graph *g)
+/* All solvers at several budgets (the ILP solvers, whose solves take seconds,
+ * only when with_ilp); returns the number of plans run that recompute something. */
+static int check_model_ilp(graph *g, bool with_ilp)
 {
     profile p;
     remat_err e;
@@ -106,7 +108,7 @@ static int check_model(graph *g)
 
     solver_opts o;
     solver_opts_default(&o);
-    o.time_limit_s = 10;
+    o.time_limit_s = 2; /* ilp/lp-round: a plan to run, not a proof of optimality */
     /* the no-checkpoint peak bounds the useful budgets */
     plan none;
     o.budget_bytes = INT64_MAX / 4;
@@ -114,9 +116,21 @@ static int check_model(graph *g)
     int64_t top = none.pred.peak_bytes;
     plan_free(&none);
     int ran = 0;
+    int64_t seeded = top; /* a budget dp meets with recomputation: the ILP's seed */
     for (int k = 0; k < SOLVER_COUNT; k++) {
+        bool ilp = k == SOLVER_ILP || k == SOLVER_LP_ROUND;
+        if (ilp && !with_ilp)
+            continue;
         int64_t minb = 0;
-        int rc = solver_min_budget(&p, &mc, (solver_kind)k, &o, &minb, &e);
+        int rc = 0;
+        if (ilp) {
+            /* the ILP's minimum budget is a bisection of MIP solves: too slow for a
+             * unit test; use the budget dp met (the ILP starts from its plan) */
+            o.time_limit_s = 2;
+            minb = seeded;
+        } else {
+            rc = solver_min_budget(&p, &mc, (solver_kind)k, &o, &minb, &e);
+        }
         if (rc == -ENOTSUP)
             continue;
         if (rc)
@@ -126,10 +140,17 @@ static int check_model(graph *g)
         for (int b = 0; b < 4; b++) {
             if (budgets[b] < minb || (b > 0 && budgets[b] == budgets[b - 1]))
                 continue;
+            if (ilp && b == 1)
+                b = 3; /* ILP: the seeded budget and the no-checkpoint peak only */
             o.budget_bytes = budgets[b];
             plan pl;
             rc = solver_plan(&p, &mc, (solver_kind)k, &o, &pl, NULL, &e);
-            if (rc == -ENOSPC && b > 0) {
+            if (rc == -ENOTSUP) {
+                plan_free(&pl);
+                break;
+            }
+            if ((rc == -ENOSPC && (b > 0 || k == SOLVER_LP_ROUND)) ||
+                (ilp && rc == -ETIMEDOUT)) {
                 plan_free(&pl);
                 continue;
             }
@@ -142,6 +163,9 @@ static int check_model(graph *g)
                      solver_name((solver_kind)k), (long long)budgets[b]);
             check_plan(&p, &mc, &pl, &ref, what);
             ran += pl.pred.recompute_forwards > 0;
+            ilp_plans += ilp;
+            if (k == SOLVER_DP && b == 1 && pl.pred.recompute_forwards > 0)
+                seeded = pl.pred.peak_bytes;
             plan_free(&pl);
         }
     }
@@ -149,6 +173,8 @@ static int check_model(graph *g)
     profile_free(&p);
     return ran;
 }
+
+static int check_model(graph *g) { return check_model_ilp(g, false); }
 
 static void zoo(graph *g, const char *name, const char *set, int64_t batch, int64_t seq)
 {
@@ -182,7 +208,7 @@ static void test_chain(void **state)
     (void)state;
     graph g;
     zoo(&g, "chain", "length=10,width=8", 2, 0);
-    assert_true(check_model(&g) >= 4);
+    assert_true(check_model_ilp(&g, true) >= 4);
 }
 
 static void test_gpt2(void **state)
@@ -191,7 +217,7 @@ static void test_gpt2(void **state)
     graph g;
     tg_cfg c = {.B = 2, .T = 5, .C = 8, .H = 2, .L = 3, .V = 11, .dropout = 0.1};
     tg_gpt2(&g, &c);
-    assert_true(check_model(&g) >= 4);
+    assert_true(check_model_ilp(&g, true) >= 4);
 }
 
 static void test_llama(void **state)
@@ -244,7 +270,7 @@ static void test_zoo_llama(void **state)
         "num_hidden_layers=3,num_attention_heads=4,num_key_value_heads=2,hidden_size=16,"
         "intermediate_size=24,vocab_size=32,tie_word_embeddings=1",
         2, 6);
-    assert_true(check_model(&g) >= 4);
+    assert_true(check_model_ilp(&g, true) >= 4);
 }
 
 static void test_zoo_unet(void **state)
@@ -269,6 +295,29 @@ static void test_zoo_unet(void **state)
     assert_true(check_model(&g) >= 4);
 }
 
+/* When the ILP solvers are built, some of their plans ran above (last test). */
+static void test_ilp_ran(void **state)
+{
+    (void)state;
+    graph g;
+    zoo(&g, "chain", "length=4,width=4", 1, 0);
+    profile p;
+    remat_err e;
+    assert_int_equal(profile_analytic(&p, &g, device_find("cpu"), &e), 0);
+    mem_config mc;
+    mem_config_default(&mc);
+    solver_opts o;
+    solver_opts_default(&o);
+    o.budget_bytes = INT64_MAX / 4;
+    plan pl;
+    int rc = solver_plan(&p, &mc, SOLVER_ILP, &o, &pl, NULL, &e);
+    plan_free(&pl);
+    profile_free(&p);
+    if (rc == -ENOTSUP)
+        skip();
+    assert_true(ilp_plans > 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -280,6 +329,7 @@ int main(void)
         cmocka_unit_test(test_zoo_gpt2_dropout),
         cmocka_unit_test(test_zoo_llama),
         cmocka_unit_test(test_zoo_unet),
+        cmocka_unit_test(test_ilp_ran),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

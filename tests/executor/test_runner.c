@@ -532,6 +532,64 @@ static void test_validate(void **state)
     graph_free(&g);
 }
 
+/* A valid schedule that runs the backward of q_proj and v_proj (which both read the
+ * same normalised input) in the other order accumulates that input's gradient in
+ * another order: fp32 rounding differs, and cpu_validate must say so. */
+static void test_validate_grad_mismatch(void **state)
+{
+    (void)state;
+    graph g;
+    tg_llama(&g, &llama_cfg);
+    mem_config mc;
+    mem_config_default(&mc);
+    remat_err e;
+    schedule s;
+    assert_int_equal(exec_schedule_store_all(&g, &s, &e), 0);
+    int q = graph_find_op(&g, "model.layers.0.self_attn.q_proj");
+    int v = graph_find_op(&g, "model.layers.0.self_attn.v_proj");
+    int pq = -1, pv = -1;
+    for (int i = 0; i < s.n; i++)
+        if (s.ins[i].kind == INS_BWD && s.ins[i].arg == q)
+            pq = i;
+        else if (s.ins[i].kind == INS_BWD && s.ins[i].arg == v)
+            pv = i;
+    assert_true(pv >= 0 && pq > pv);
+    assert_int_equal(s.ins[pv + 1].kind, INS_FREE_GRAD);
+    assert_int_equal(s.ins[pq + 1].kind, INS_FREE_GRAD);
+    for (int d = 0; d < 2; d++) {
+        sched_ins t = s.ins[pv + d];
+        s.ins[pv + d] = s.ins[pq + d];
+        s.ins[pq + d] = t;
+    }
+    sim_result pred;
+    memset(&pred, 0, sizeof pred);
+    pred.n = s.n;
+    tg_replay(&g, &s, &pred.live_after, &pred.peak_during);
+    pred.static_bytes = tg_static_bytes(&g, 2);
+    for (int i = 0; i < s.n; i++)
+        if (pred.peak_during[i] > pred.activation_peak_bytes)
+            pred.activation_peak_bytes = pred.peak_during[i];
+    pred.peak_bytes = pred.static_bytes + pred.activation_peak_bytes;
+    validate_opts vo;
+    validate_opts_default(&vo);
+    vo.steps = 1;
+    vo.warmup = 0;
+    vo.exec.threads = 1;
+    validate_result r;
+    assert_int_equal(cpu_validate(&g, &mc, &s, &pred, &vo, &r, &e), 0);
+    assert_true(r.peak_ok);
+    assert_int_equal(r.timeline_ins, -1);
+    assert_false(r.grads_match);
+    assert_false(r.pass);
+    assert_int_equal(r.grad_step, 0);
+    assert_true(r.grad_mismatches > 0);
+    assert_true(r.grad_max_abs_diff > 0 && r.grad_max_abs_diff < 1e-4);
+    free(pred.live_after);
+    free(pred.peak_during);
+    schedule_free(&s);
+    graph_free(&g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -547,6 +605,7 @@ int main(void)
         cmocka_unit_test(test_dump),
         cmocka_unit_test(test_measure),
         cmocka_unit_test(test_validate),
+        cmocka_unit_test(test_validate_grad_mismatch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
