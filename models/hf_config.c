@@ -81,6 +81,23 @@ int zoo_build_hf_config(const char *path, const model_spec *spec, graph *g, rema
                         root ? root->start_mark.column + 1 : 1);
         goto out;
     }
+    /* a repeated key would be silently shadowed by its first occurrence */
+    for (yaml_node_pair_t *a = root->data.mapping.pairs.start; a < root->data.mapping.pairs.top;
+         a++) {
+        yaml_node_t *ka = yaml_document_get_node(&doc, a->key);
+        if (!ka || ka->type != YAML_SCALAR_NODE)
+            continue;
+        for (yaml_node_pair_t *b = root->data.mapping.pairs.start; b < a; b++) {
+            yaml_node_t *kb = yaml_document_get_node(&doc, b->key);
+            if (kb && kb->type == YAML_SCALAR_NODE &&
+                strcmp((char *)ka->data.scalar.value, (char *)kb->data.scalar.value) == 0) {
+                rc = remat_fail(err, -EINVAL, "%s:%zu:%zu: duplicate key '%s'", path,
+                                ka->start_mark.line + 1, ka->start_mark.column + 1,
+                                (char *)ka->data.scalar.value);
+                goto out;
+            }
+        }
+    }
     yaml_node_t *n;
     const char *type = scalar_of(&doc, root, "model_type", &n);
     const hf_map *m = NULL;
@@ -108,6 +125,11 @@ int zoo_build_hf_config(const char *path, const model_spec *spec, graph *g, rema
         }
         if (strcmp(v, "null") == 0)
             continue;
+        if (strlen(v) >= sizeof values[0]) {
+            rc = remat_fail(err, -EINVAL, "%s:%zu:%zu: %s: the value is too long for a number",
+                            path, n->start_mark.line + 1, n->start_mark.column + 1, m->keys[k]);
+            goto out;
+        }
         if (s.n_set >= (int)(sizeof s.set_key / sizeof s.set_key[0]) || nv >= 64) {
             rc = remat_fail(err, -EINVAL, "%s: too many configuration keys", path);
             goto out;
@@ -121,9 +143,27 @@ int zoo_build_hf_config(const char *path, const model_spec *spec, graph *g, rema
     }
     rc = zoo_build(&s, g, err);
     if (rc) {
+        /* the zoo names the offending key as KEY=VALUE: point at it in the file */
         char msg[sizeof err->msg];
         snprintf(msg, sizeof msg, "%s", err ? err->msg : "");
-        remat_fail(err, rc, "%s: %s", path, msg);
+        const char *first = NULL;
+        yaml_node_t *at = NULL;
+        for (int k = 0; m->keys[k]; k++) {
+            char pat[64];
+            snprintf(pat, sizeof pat, "%s=", m->keys[k]);
+            const char *hit = strstr(msg, pat);
+            yaml_node_t *node = NULL;
+            if (hit && (hit == msg || hit[-1] == ' ') && (!first || hit < first) &&
+                scalar_of(&doc, root, m->keys[k], &node) && node && !user_sets(spec, m->keys[k])) {
+                first = hit;
+                at = node;
+            }
+        }
+        if (at)
+            remat_fail(err, rc, "%s:%zu:%zu: %s", path, at->start_mark.line + 1,
+                       at->start_mark.column + 1, msg);
+        else
+            remat_fail(err, rc, "%s: %s", path, msg);
     }
 out:
     yaml_document_delete(&doc);
