@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 . scripts/deps.sh
-remat_deps python3-torch python3-pytest python3-yaml chromium libxml2-utils
+remat_deps python3-torch python3-pytest python3-yaml chromium libxml2-utils clang libclang-rt-14-dev
 
 echo "== build with AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)"
 if [ ! -f build-asan/build.ninja ]; then
@@ -21,6 +21,9 @@ if [ ! -f build/build.ninja ]; then
 fi
 ninja -C build >/dev/null
 meson test -C build --setup valgrind --print-errorlogs --num-processes "$(nproc)" --no-suite slow
+
+echo "== fuzz (libFuzzer + ASan/UBSan, ${FUZZ_SECONDS:-20} s per target; tests/fuzz/run.sh)"
+FUZZ_SECONDS=${FUZZ_SECONDS:-20} tests/fuzz/run.sh
 
 echo "== contrib/pytorch (PyTorch adapter and exporter, CPU)"
 contrib/pytorch/run_tests.sh

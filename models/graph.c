@@ -13,10 +13,18 @@
 int remat_fail(remat_err *err, int code, const char *fmt, ...)
 {
     if (err) {
+        /* format into a local buffer: the arguments may point into err->msg */
+        char buf[sizeof err->msg];
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        vsnprintf(buf, sizeof buf, fmt, ap);
         va_end(ap);
+        /* one line: control characters quoted from user input (a newline in a
+         * --budget value or a YAML name) become '?' */
+        for (char *c = buf; *c; c++)
+            if ((unsigned char)*c < 0x20 || *c == 0x7f)
+                *c = '?';
+        memcpy(err->msg, buf, sizeof buf);
     }
     return code;
 }
@@ -490,13 +498,20 @@ int graph_validate(graph *g, remat_err *err)
     return 0;
 }
 
+/* a + b saturating at INT64_MAX (sums over absurd models never wrap) */
+static int64_t sat_add(int64_t a, int64_t b)
+{
+    int64_t r;
+    return checked_add64(a, b, &r) ? r : INT64_MAX;
+}
+
 int64_t graph_param_count(const graph *g, bool trainable_only)
 {
     int64_t n = 0;
     for (int i = 0; i < g->n_tensors; i++) {
         const graph_tensor *t = &g->tensors[i];
         if (t->role == ROLE_PARAM && !(trainable_only && t->frozen))
-            n += t->numel;
+            n = sat_add(n, t->numel);
     }
     return n;
 }
@@ -506,7 +521,7 @@ int64_t graph_role_bytes(const graph *g, tensor_role role)
     int64_t n = 0;
     for (int i = 0; i < g->n_tensors; i++)
         if (g->tensors[i].role == role)
-            n += g->tensors[i].bytes;
+            n = sat_add(n, g->tensors[i].bytes);
     return n;
 }
 
@@ -522,7 +537,7 @@ int64_t graph_saved_bytes(const graph *g)
             const graph_tensor *t = &g->tensors[o->saved[k]];
             if ((t->role == ROLE_ACT || t->role == ROLE_EXTRA) && !seen[o->saved[k]]) {
                 seen[o->saved[k]] = 1;
-                n += t->bytes;
+                n = sat_add(n, t->bytes);
             }
         }
     }
@@ -540,7 +555,7 @@ int64_t graph_op_saved_bytes(const graph *g, int op)
             dup = dup || o->saved[j] == o->saved[k];
         const graph_tensor *t = &g->tensors[o->saved[k]];
         if (!dup && (t->role == ROLE_ACT || t->role == ROLE_EXTRA))
-            n += t->bytes;
+            n = sat_add(n, t->bytes);
     }
     return n;
 }

@@ -88,6 +88,11 @@ static int mf_name(mf_reader *r, yaml_node_t *n, const char *what, const char **
         return mf_fail(r, n, -EINVAL, "%s is empty", what);
     if (strlen(*out) > MF_MAX_NAME)
         return mf_fail(r, n, -EINVAL, "%s is longer than %d characters", what, MF_MAX_NAME);
+    /* names end up in tables, messages and trainer code: printable only */
+    for (const char *c = *out; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            return mf_fail(r, n, -EINVAL, "%s contains a control character (byte %d)", what,
+                           (unsigned char)*c);
     return 0;
 }
 

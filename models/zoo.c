@@ -286,6 +286,16 @@ void zoo_common(zoo_ctx *z, const model_spec *spec, int64_t default_seq, int64_t
         z->rc = remat_fail(z->err, -EINVAL, "activation dtype must be fp32, bf16 or fp16");
 }
 
+/* k*a*b*c FLOPs, saturating at INT64_MAX like graph_op_default_flops (absurd
+ * sizes must not wrap to small or negative counts). */
+static int64_t fl(int64_t k, int64_t a, int64_t b, int64_t c)
+{
+    int64_t r;
+    if (!checked_mul64(k, a, &r) || !checked_mul64(r, b, &r) || !checked_mul64(r, c, &r))
+        return INT64_MAX;
+    return r;
+}
+
 /* ---------------------------------------------------------------- chain */
 
 int zoo_build_chain(zoo_ctx *z, const model_spec *spec, const char *preset)
@@ -309,14 +319,14 @@ int zoo_build_chain(zoo_ctx *z, const model_spec *spec, const char *preset)
         int y = zt(z, zname("%s.out", mod), ROLE_ACT, dt, 2, B, w);
         zop(z, &(zoo_op){.kind = OP_STAGE, .name = mod, .module = mod, .in = ZL(x), .out = y,
                          .saved = ZL(x, y), .param = ZL(wt), .attr = {1},
-                         .flops_fwd = 2 * B * w, .flops_bwd = 4 * B * w});
+                         .flops_fwd = fl(2, B, w, 1), .flops_bwd = fl(4, B, w, 1)});
         x = y;
     }
     int loss = zt(z, "loss.out", ROLE_ACT, DT_F32, 1, (int64_t)1);
     int lse = zt(z, "loss.lse", ROLE_EXTRA, DT_F32, 1, B);
     zop(z, &(zoo_op){.kind = OP_LOSS, .name = "loss", .module = "loss", .in = ZL(x, tgt),
                      .out = loss, .extra = ZL(lse), .saved = ZL(x, tgt, lse),
-                     .flops_fwd = 5 * B * w, .flops_bwd = 3 * B * w});
+                     .flops_fwd = fl(5, B, w, 1), .flops_bwd = fl(3, B, w, 1)});
     return z->rc;
 }
 
@@ -345,11 +355,11 @@ int zoo_build_mlp(zoo_ctx *z, const model_spec *spec, const char *preset)
         int h = zt(z, zname("%s.out", fc), ROLE_ACT, dt, 2, B, w);
         zop(z, &(zoo_op){.kind = OP_MATMUL, .name = fc, .module = fc, .in = ZL(x), .out = h,
                          .saved = ZL(x), .param = ZL(W, b), .attr = {1},
-                         .flops_fwd = 2 * B * w * w, .flops_bwd = 4 * B * w * w});
+                         .flops_fwd = fl(2, B, w, w), .flops_bwd = fl(4, B, w, w)});
         const char *act = zname("layers.%lld.act", (long long)i);
         int a = zt(z, zname("%s.out", act), ROLE_ACT, dt, 2, B, w);
         zop(z, &(zoo_op){.kind = OP_RELU, .name = act, .module = act, .in = ZL(h), .out = a,
-                         .saved = ZL(a), .flops_fwd = B * w, .flops_bwd = B * w});
+                         .saved = ZL(a), .flops_fwd = fl(1, B, w, 1), .flops_bwd = fl(1, B, w, 1)});
         x = a;
     }
     int W = zt(z, "head.weight", ROLE_PARAM, pt, 2, classes, w);
@@ -357,11 +367,11 @@ int zoo_build_mlp(zoo_ctx *z, const model_spec *spec, const char *preset)
     int logits = zt(z, "head.out", ROLE_ACT, dt, 2, B, classes);
     zop(z, &(zoo_op){.kind = OP_MATMUL, .name = "head", .module = "head", .in = ZL(x),
                      .out = logits, .saved = ZL(x), .param = ZL(W, b), .attr = {1},
-                     .flops_fwd = 2 * B * w * classes, .flops_bwd = 4 * B * w * classes});
+                     .flops_fwd = fl(2, B, w, classes), .flops_bwd = fl(4, B, w, classes)});
     int loss = zt(z, "loss.out", ROLE_ACT, DT_F32, 1, (int64_t)1);
     int lse = zt(z, "loss.lse", ROLE_EXTRA, DT_F32, 1, B);
     zop(z, &(zoo_op){.kind = OP_LOSS, .name = "loss", .module = "loss", .in = ZL(logits, tgt),
                      .out = loss, .extra = ZL(lse), .saved = ZL(logits, tgt, lse),
-                     .flops_fwd = 5 * B * classes, .flops_bwd = 3 * B * classes});
+                     .flops_fwd = fl(5, B, classes, 1), .flops_bwd = fl(3, B, classes, 1)});
     return z->rc;
 }

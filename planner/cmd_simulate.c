@@ -46,6 +46,11 @@ static int by_bytes(const void *x, const void *y)
     return strcmp(a->module, b->module);
 }
 
+static int by_module(const void *x, const void *y)
+{
+    return strcmp(((const mod_sum *)x)->module, ((const mod_sum *)y)->module);
+}
+
 int cmd_simulate(int argc, char **argv)
 {
     const char *path = NULL;
@@ -108,15 +113,21 @@ int cmd_simulate(int argc, char **argv)
     }
     mod_sum *ms = calloc(r->n_live_at_peak > 0 ? (size_t)r->n_live_at_peak : 1, sizeof *ms);
     int nm = 0;
+    /* group by module: sort by name, then merge runs (linear in the entries,
+     * which can be ~10^5 for a large graph) */
     for (int i = 0; ms && i < r->n_live_at_peak; i++) {
         int op = p.g.tensors[r->live_at_peak[i].tensor].producer;
-        const char *mod = op >= 0 ? p.g.ops[op].module : "(inputs)";
-        int k = 0;
-        while (k < nm && strcmp(ms[k].module, mod) != 0)
-            k++;
-        if (k == nm)
-            ms[nm++].module = mod;
-        ms[k].bytes += r->live_at_peak[i].bytes;
+        ms[i].module = op >= 0 ? p.g.ops[op].module : "(inputs)";
+        ms[i].bytes = r->live_at_peak[i].bytes;
+    }
+    if (ms && r->n_live_at_peak > 0) {
+        qsort(ms, (size_t)r->n_live_at_peak, sizeof *ms, by_module);
+        for (int i = 0; i < r->n_live_at_peak; i++) {
+            if (nm > 0 && strcmp(ms[nm - 1].module, ms[i].module) == 0)
+                ms[nm - 1].bytes += ms[i].bytes;
+            else
+                ms[nm++] = ms[i];
+        }
     }
     if (ms) {
         qsort(ms, (size_t)nm, sizeof *ms, by_bytes);

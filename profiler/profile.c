@@ -6,6 +6,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* a + b saturating at INT64_MAX: totals of absurd models stay finite and
+ * non-negative instead of wrapping (byte counts that matter are checked where
+ * they are used: static memory, the simulator). */
+static int64_t sat_add(int64_t a, int64_t b)
+{
+    int64_t r;
+    return checked_add64(a, b, &r) ? r : INT64_MAX;
+}
+
 static const char *const source_names[SRC_COUNT] = {"analytic", "cpu", "cuda"};
 
 const char *profile_source_name(profile_source s)
@@ -71,11 +80,11 @@ static int64_t op_traffic(const graph *g, const graph_op *o)
 {
     int64_t b = g->tensors[o->out].bytes;
     for (int k = 0; k < o->n_in; k++)
-        b += g->tensors[o->in[k]].bytes;
+        b = sat_add(b, g->tensors[o->in[k]].bytes);
     for (int k = 0; k < o->n_param; k++)
-        b += g->tensors[o->param[k]].bytes;
+        b = sat_add(b, g->tensors[o->param[k]].bytes);
     for (int k = 0; k < o->n_extra; k++)
-        b += g->tensors[o->extra[k]].bytes;
+        b = sat_add(b, g->tensors[o->extra[k]].bytes);
     return b;
 }
 
@@ -127,8 +136,8 @@ void profile_compute_totals(profile *p)
     t->param_bytes = graph_role_bytes(&p->g, ROLE_PARAM);
     t->saved_activation_bytes = graph_saved_bytes(&p->g);
     for (int i = 0; i < p->g.n_ops; i++) {
-        t->flops_fwd += p->ops[i].flops_fwd;
-        t->flops_bwd += p->ops[i].flops_bwd;
+        t->flops_fwd = sat_add(t->flops_fwd, p->ops[i].flops_fwd);
+        t->flops_bwd = sat_add(t->flops_bwd, p->ops[i].flops_bwd);
         t->time_fwd_s += p->ops[i].time_fwd_s;
         t->time_bwd_s += p->ops[i].time_bwd_s;
     }
@@ -241,8 +250,8 @@ int profile_modules(const profile *p, module_profile **out, int *n, remat_err *e
             m[k].last_op = i;
             rowof[2 * i + level] = k;
             const op_profile *r = &p->ops[i];
-            m[k].flops_fwd += r->flops_fwd;
-            m[k].flops_bwd += r->flops_bwd;
+            m[k].flops_fwd = sat_add(m[k].flops_fwd, r->flops_fwd);
+            m[k].flops_bwd = sat_add(m[k].flops_bwd, r->flops_bwd);
             m[k].time_fwd_s += r->time_fwd_s;
             m[k].time_bwd_s += r->time_bwd_s;
         }
@@ -259,7 +268,7 @@ int profile_modules(const profile *p, module_profile **out, int *n, remat_err *e
                 const graph_tensor *tt = &g->tensors[t];
                 if ((tt->role == ROLE_ACT || tt->role == ROLE_EXTRA) && stamp[t] != k) {
                     stamp[t] = k;
-                    m[k].saved_bytes += tt->bytes;
+                    m[k].saved_bytes = sat_add(m[k].saved_bytes, tt->bytes);
                 }
             }
         }

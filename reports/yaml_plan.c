@@ -406,27 +406,50 @@ static int read_schedule(yr *r, yaml_node_t *s, const graph *g, schedule *out)
 }
 
 /* True when name is an op's module path or a dot-prefix of one. */
-static bool is_module(const graph *g, const char *name, size_t len)
+static int cmp_cstr(const void *a, const void *b)
 {
-    for (int i = 0; i < g->n_ops; i++) {
-        const char *m = g->ops[i].module;
-        if (strncmp(m, name, len) == 0 && (m[len] == 0 || m[len] == '.'))
-            return true;
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* True when name[0..len) is the module path of some op or a dot prefix of one.
+ * mods: every op's module path, sorted, so this is a binary search (plans of
+ * 10^5 ops name up to 10^5 checkpoints). */
+static bool is_module(const char *const *mods, int n, const char *name, size_t len)
+{
+    int lo = 0, hi = n;
+    while (lo < hi) { /* first entry >= name[0..len) */
+        int mid = lo + (hi - lo) / 2;
+        if (strncmp(mods[mid], name, len) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
+    for (int i = lo; i < n && strncmp(mods[i], name, len) == 0; i++)
+        if (mods[i][len] == 0 || mods[i][len] == '.')
+            return true;
     return false;
 }
 
 /* Every checkpoint entry names modules of the graph: "M" or "A..B". */
 static int check_checkpoints(yr *r, yaml_node_t *s, const graph *g, const plan *pl)
 {
-    for (int i = 0; i < pl->n_checkpoints; i++) {
+    const char **mods = malloc((size_t)(g->n_ops > 0 ? g->n_ops : 1) * sizeof *mods);
+    if (!mods)
+        return remat_fail(r->err, -ENOMEM, "out of memory");
+    for (int i = 0; i < g->n_ops; i++)
+        mods[i] = g->ops[i].module;
+    qsort(mods, (size_t)g->n_ops, sizeof *mods, cmp_cstr);
+    int rc = 0;
+    for (int i = 0; i < pl->n_checkpoints && !rc; i++) {
         const char *c = pl->checkpoints[i], *dd = strstr(c, "..");
         size_t len = dd ? (size_t)(dd - c) : strlen(c);
-        if (len == 0 || !is_module(g, c, len) || (dd && !is_module(g, dd + 2, strlen(dd + 2))))
-            return yr_fail(r, yr_item(r, s, i), -EINVAL,
-                           "checkpoint '%s' names no module of the graph", c);
+        if (len == 0 || !is_module(mods, g->n_ops, c, len) ||
+            (dd && !is_module(mods, g->n_ops, dd + 2, strlen(dd + 2))))
+            rc = yr_fail(r, yr_item(r, s, i), -EINVAL,
+                         "checkpoint '%s' names no module of the graph", c);
     }
-    return 0;
+    free(mods);
+    return rc;
 }
 
 static int read_strings(yr *r, yaml_node_t *s, const char *what, char ***out, int *count)
@@ -521,6 +544,14 @@ int yaml_read_plan(const char *path, profile *p, plan *pl, remat_err *err)
     if ((v = yr_get(&r, sv, "status"))) {
         if ((rc = yr_str(&r, v, "status", &s)))
             goto out;
+        if (strcmp(s, "optimal") && strcmp(s, "feasible") && strcmp(s, "infeasible") &&
+            strcmp(s, "no-solution")) {
+            rc = yr_fail(&r, v, -EINVAL,
+                         "unknown solver status '%s' (optimal, feasible, infeasible or "
+                         "no-solution)",
+                         s);
+            goto out;
+        }
         snprintf(pl->status, sizeof pl->status, "%s", s);
     }
     if ((v = yr_get(&r, sv, "seconds")) &&
@@ -546,9 +577,15 @@ int yaml_read_plan(const char *path, profile *p, plan *pl, remat_err *err)
         goto out;
     rc = simulate(p, &pl->mem, &pl->sched, &pl->pred, err);
     if (rc) {
+        /* point at the offending instruction when the simulator names one, else
+         * at the schedule */
         char msg[sizeof err->msg];
         snprintf(msg, sizeof msg, "%s", err->msg);
-        rc = remat_fail(err, rc, "%s: the schedule does not simulate: %s", path, msg);
+        int idx = -1;
+        yaml_node_t *at = v;
+        if (sscanf(msg, "instruction %d", &idx) == 1 && idx >= 0 && idx < pl->sched.n)
+            at = yr_item(&r, v, idx);
+        rc = yr_fail(&r, at, rc, "the schedule does not simulate: %s", msg);
     }
 out:
     yr_free(&r);

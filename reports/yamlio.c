@@ -252,8 +252,24 @@ int yr_load(yr *r, const char *path, remat_err *err)
                             p.problem ? p.problem : "malformed YAML");
     } else {
         r->loaded = true;
-        if (!yaml_document_get_root_node(&r->doc))
+        yaml_document_t next;
+        if (!yaml_document_get_root_node(&r->doc)) {
             rc = remat_fail(err, -EINVAL, "%s:1:1: empty document", path);
+        } else if (!yaml_parser_load(&p, &next)) {
+            /* whatever follows the document must parse too */
+            rc = remat_fail(err, p.error == YAML_MEMORY_ERROR ? -ENOMEM : -EINVAL,
+                            "%s:%zu:%zu: YAML syntax error: %s%s%s", path,
+                            p.problem_mark.line + 1, p.problem_mark.column + 1,
+                            p.context ? p.context : "", p.context ? ": " : "",
+                            p.problem ? p.problem : "malformed YAML");
+        } else {
+            /* a second document would be silently ignored: refuse it */
+            if (yaml_document_get_root_node(&next))
+                rc = remat_fail(err, -EINVAL,
+                                "%s:%zu:%zu: a second YAML document starts here (one expected)",
+                                path, next.start_mark.line + 1, next.start_mark.column + 1);
+            yaml_document_delete(&next);
+        }
     }
     yaml_parser_delete(&p);
     fclose(f);

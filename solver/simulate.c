@@ -91,7 +91,16 @@ static int st_init(sim_state *s, const graph *g, allocator_kind a)
     return 0;
 }
 
-/* Executes instruction i; on a rule violation returns -EINVAL with the message. */
+/* *acc += v unless that overflows 64 bits (absurdly large models). */
+static bool add_bytes(int64_t *acc, int64_t v) { return checked_add64(*acc, v, acc); }
+
+static int overflow(remat_err *err, int i)
+{
+    return remat_fail(err, -ERANGE, "instruction %d: live bytes overflow 64 bits", i);
+}
+
+/* Executes instruction i; on a rule violation returns -EINVAL with the message
+ * (-ERANGE when the live bytes overflow). */
 static int step(sim_state *s, int i, const sched_ins *in, remat_err *err)
 {
     const graph *g = s->g;
@@ -112,10 +121,12 @@ static int step(sim_state *s, int i, const sched_ins *in, remat_err *err)
                 return ins_err(err, g, i, in, "extra is already live (double allocation):",
                                o->extra[k]);
         s->live[o->out] = 1;
-        s->act += s->ab[o->out];
+        if (!add_bytes(&s->act, s->ab[o->out]))
+            return overflow(err, i);
         for (int k = 0; k < o->n_extra; k++) {
             s->live[o->extra[k]] = 1;
-            s->act += s->ab[o->extra[k]];
+            if (!add_bytes(&s->act, s->ab[o->extra[k]]))
+                return overflow(err, i);
         }
         s->tmp = alloc_round(s->alloc, o->ws_fwd);
         s->fwd_runs[in->arg]++;
@@ -156,7 +167,8 @@ static int step(sim_state *s, int i, const sched_ins *in, remat_err *err)
                 continue;
             if (!s->glive[t]) {
                 s->glive[t] = 1;
-                s->grad += s->ab[t];
+                if (!add_bytes(&s->grad, s->ab[t]))
+                    return overflow(err, i);
             }
             if (s->counted[op])
                 s->pending[t]--;
@@ -249,8 +261,13 @@ int simulate(const profile *p, const mem_config *mc, const schedule *s, sim_resu
         rc = step(&st, i, in, err);
         if (rc)
             goto fail;
-        int64_t after = st.act + st.grad;
-        int64_t high = after + st.tmp > before ? after + st.tmp : before;
+        int64_t after = st.act, high;
+        if (!add_bytes(&after, st.grad) || !checked_add64(after, st.tmp, &high)) {
+            rc = overflow(err, i);
+            goto fail;
+        }
+        if (high < before)
+            high = before;
         r->live_after[i] = after;
         r->act_after[i] = st.act;
         r->grad_after[i] = st.grad;
@@ -287,7 +304,10 @@ int simulate(const profile *p, const mem_config *mc, const schedule *s, sim_resu
         }
     }
     r->activation_peak_bytes = best > 0 ? best : 0;
-    r->peak_bytes = sm.total + r->activation_peak_bytes;
+    if (!checked_add64(sm.total, r->activation_peak_bytes, &r->peak_bytes)) {
+        rc = remat_fail(err, -ERANGE, "the peak (static + activations) overflows 64 bits");
+        goto fail;
+    }
     for (int k = 0; k < g->n_ops; k++)
         r->base_s += p->ops[k].time_fwd_s + p->ops[k].time_bwd_s;
     r->compute_overhead = r->base_s > 0 ? r->recompute_s / r->base_s : 0.0;
