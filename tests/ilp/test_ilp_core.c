@@ -245,14 +245,16 @@ static void op(graph *g, op_kind k, const char *name, const char *module, const 
     o.name = (char *)name;
     o.module = (char *)module;
     o.n_in = nin;
-    memcpy(o.in, in, (size_t)nin * sizeof *in);
+    if (nin > 0) /* memcpy from NULL is undefined even for 0 bytes */
+        memcpy(o.in, in, (size_t)nin * sizeof *in);
     o.out = out;
     if (extra >= 0) {
         o.n_extra = 1;
         o.extra[0] = extra;
     }
     o.n_saved = nsaved;
-    memcpy(o.saved, saved, (size_t)nsaved * sizeof *saved);
+    if (nsaved > 0)
+        memcpy(o.saved, saved, (size_t)nsaved * sizeof *saved);
     if (param >= 0) {
         o.n_param = 1;
         o.param[0] = param;
