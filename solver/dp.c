@@ -352,7 +352,10 @@ static int segment_dp(const chain_model *m, const unsigned char *unit, int64_t M
             fc = max64(fc, xi + (j > i ? sc->x : 0) + sc->fn);
             rcmp = max64(rcmp, xi + acc + sc->fa);
             u += sc->uf;
-            acc += sc->sv + m->st[j + 1].x;
+            /* saturate: absurd sizes must not wrap (they are then infeasible) */
+            int64_t step;
+            if (!checked_add64(sc->sv, m->st[j + 1].x, &step) || !checked_add64(acc, step, &acc))
+                acc = INT64_MAX / 4;
             pk_s[j] = max64(fs, bsk);
             /* the recomputation runs with the gradient of the segment's output live */
             pk_c[j] = max64(fc, max64(rcmp + m->st[j + 1].g, bsk));

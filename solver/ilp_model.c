@@ -1260,6 +1260,7 @@ static int read_solution(solve_ctx *c, bool mip, remat_err *err)
     const ilp_dag *d = c->d;
     model *m = &c->m;
     ilp_result *res = c->res;
+    ilp_sol_free(&res->sol); /* an earlier read (the root LP, a start) may hold one */
     if (ilp_sol_alloc(&res->sol, d))
         return remat_fail(err, -ENOMEM, "out of memory");
     for (long long j = 1; j <= m->ncol; j++) {

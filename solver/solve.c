@@ -193,6 +193,19 @@ static int run_solver(const profile *p, const mem_config *mc, solver_kind k, con
     int rc = chain_build(p, &c, err);
     if (rc)
         return rc;
+    /* the chain DPs add stage sizes: refuse sizes whose sums leave 64-bit range */
+    int64_t total = 0;
+    for (int i = 0; i < c.n; i++) {
+        const chain_stage *s = &c.st[i];
+        if (!checked_add64(total, s->x, &total) || !checked_add64(total, s->xbar, &total) ||
+            !checked_add64(total, s->tmp_fwd, &total) || !checked_add64(total, s->tmp_bwd, &total) ||
+            total > INT64_MAX / 16) {
+            chain_free(&c);
+            return remat_fail(err, -ERANGE,
+                              "the model's activation bytes overflow the solvers' 64-bit "
+                              "arithmetic");
+        }
+    }
     if (k == SOLVER_SEGMENT || k == SOLVER_DP)
         rc = solve_dp(p, mc, k, o, &c, out, err);
     else
