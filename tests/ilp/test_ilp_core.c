@@ -535,6 +535,7 @@ static void test_dump_lp_glpsol(void **state)
     fclose(f);
     assert_true(has_r && has_free && has_mem);
     unlink(path);
+    ilp_result_free(&r);
     /* an unwritable path: a clean error, no crash */
     pa.dump_lp = "/nonexistent-dir/x.lp";
     assert_int_not_equal(ilp_solve_mip(&d, &pa, &r, &e), 0);
