@@ -263,12 +263,12 @@ int solve_ilp(const profile *p, const mem_config *mc, const solver_opts *o, bool
                 who, g->n_ops, d.n, gran_name(o->gran), (long long)sm.total, note);
     ilp_sol seed_sol = {0};
     bool have_seed = false;
-    if (seed && seed->sched.n > 0 && !lp_round) {
+    if (seed && seed->sched.n > 0) {
         char why[160];
         if (seed_to_sol(&d, g, &seed->sched, &seed_sol, why, sizeof why) == 0)
             have_seed = true;
         else if (o->verbose)
-            fprintf(stderr, "ilp: the %s plan cannot start the search: %s\n",
+            fprintf(stderr, "%s: the %s plan cannot start the search: %s\n", who,
                     solver_name(seed->solver), why);
     }
     double t0 = now_s(), tighten = 0, bound0 = -1;
@@ -341,8 +341,9 @@ int solve_ilp(const profile *p, const mem_config *mc, const solver_opts *o, bool
         snprintf(out->status, sizeof out->status, "%s", st);
         out->gap = gap < 0 ? 0 : gap;
     }
-    /* ilp is never worse than its seed, whatever the model's coarseness did */
-    if (!rc && !lp_round && seed && seed->sched.n > 0 &&
+    /* ilp and lp-round are never worse than their seed (the best chain plan),
+     * whatever the model's coarseness or the time limit did */
+    if (!rc && seed && seed->sched.n > 0 &&
         (!accepted || seed->pred.compute_s < out->pred.compute_s * (1 - 1e-9)) &&
         (budget <= 0 || seed->pred.peak_bytes <= budget)) {
         if (o->verbose)
@@ -375,9 +376,9 @@ int solve_ilp(const profile *p, const mem_config *mc, const solver_opts *o, bool
             snprintf(out->status, sizeof out->status, "no-solution");
             rc = remat_fail(err, -ETIMEDOUT,
                             "%s: no solution within the time limit (%.0f s) at %s granularity: "
-                            "raise --time-limit, or use --granularity module/block or --solver "
-                            "lp-round",
-                            who, tl, gran_name(o->gran));
+                            "raise --time-limit, or use --granularity module/block%s",
+                            who, tl, gran_name(o->gran),
+                            lp_round ? "" : " or --solver lp-round");
         } else {
             char b1[32];
             snprintf(out->status, sizeof out->status, "infeasible");
