@@ -193,7 +193,7 @@ static void report_infeasible(const profile *p, plan_args *a, int64_t min_this)
     int best_k = -1;
     for (int k = 0; k < SOLVER_COUNT; k++) {
         if (k == SOLVER_ILP || k == SOLVER_LP_ROUND)
-            continue; /* too slow to bisect; dp is optimal on chains */
+            continue; /* too slow to bisect */
         int64_t m;
         if (solver_min_budget(p, &a->mc, (solver_kind)k, &a->so, &m, NULL) == 0 &&
             (best < 0 || m < best)) {
@@ -201,8 +201,8 @@ static void report_infeasible(const profile *p, plan_args *a, int64_t min_this)
             best_k = k;
         }
     }
-    if (best_k >= 0)
-        fprintf(stderr, "; the best solver (%s) needs at least %s (%lld bytes)",
+    if (best_k >= 0 && !(best_k == a->solver && best == min_this))
+        fprintf(stderr, "; the best chain solver (%s) needs at least %s (%lld bytes)",
                 solver_name((solver_kind)best_k), remat_format_bytes(best, b3, sizeof b3),
                 (long long)best);
     fprintf(stderr, "\n");

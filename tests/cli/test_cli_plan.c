@@ -210,7 +210,7 @@ static void test_infeasible_budget(void **state)
     assert_int_equal(r.status, 1);
     assert_non_null(strstr(r.err, "budget 1000 B is below what sqrt can reach"));
     assert_non_null(strstr(r.err, "it needs at least "));
-    assert_non_null(strstr(r.err, "the best solver ("));
+    assert_non_null(strstr(r.err, "the best chain solver ("));
     expect_failure(&r, "remat plan: ", "bytes)");
     /* the minimum it names is enough */
     CLI(&r, "plan", "--model", "chain", "--set", "length=12,width=256", "--solver", "sqrt",
@@ -233,6 +233,13 @@ static void test_infeasible_budget(void **state)
     CLI(&r, "plan", "--model", "chain", "--set", "length=12,width=256", "--solver", "sqrt",
         "--budget", budget, "-o", cli_path("p.yaml"));
     expect_failure(&r, "remat plan: ", "is below what sqrt can reach");
+    /* the chosen solver is the best one: its minimum is named once */
+    CLI(&r, "plan", "--model", "chain", "--set", "length=12,width=256", "--solver", "dp",
+        "--budget", "1KB");
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "below what dp can reach: it needs at least "));
+    assert_null(strstr(r.err, "best chain solver"));
+    cli_run_free(&r);
 }
 
 static void test_compare(void **state)

@@ -17,18 +17,11 @@
 #include <cmocka.h>
 
 #include "solver/solver.h"
+#include "tests/zoo_fixture.h"
 
 static void build(profile *p, const char *model, const char *set, int64_t image)
 {
-    model_spec spec = {.name = model, .dtype = -1, .dropout = -1, .batch = 2, .image = image};
-    char *storage = NULL;
-    remat_err e;
-    graph g;
-    assert_int_equal(model_spec_parse_set(&spec, set, &storage, &e), 0);
-    if (zoo_build(&spec, &g, &e) != 0)
-        fail_msg("%s: %s", model, e.msg);
-    free(storage);
-    assert_int_equal(profile_analytic(p, &g, device_find("h100"), &e), 0);
+    zoo_profile(p, model, set, 2, image, "h100");
 }
 
 static bool ilp_built(void)

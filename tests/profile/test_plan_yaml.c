@@ -15,17 +15,11 @@
 #include <cmocka.h>
 
 #include "reports/reports.h"
+#include "tests/zoo_fixture.h"
 
 static void build(profile *p, const char *model, const char *set)
 {
-    model_spec spec = {.name = model, .dtype = -1, .dropout = -1};
-    char *storage = NULL;
-    remat_err e;
-    assert_int_equal(model_spec_parse_set(&spec, set, &storage, &e), 0);
-    graph g;
-    assert_int_equal(zoo_build(&spec, &g, &e), 0);
-    assert_int_equal(profile_analytic(p, &g, device_find("h100"), &e), 0);
-    free(storage);
+    zoo_profile(p, model, set, 0, 0, "h100");
 }
 
 static char *write_mem(const profile *p, const plan *pl, size_t *len)

@@ -14,21 +14,11 @@
 #include <cmocka.h>
 
 #include "reports/reports.h"
+#include "tests/zoo_fixture.h"
 
 static void build(profile *p, const char *model, const char *set, const char *target)
 {
-    model_spec spec = {.name = model, .dtype = -1, .dropout = -1};
-    char *storage = NULL;
-    remat_err e;
-    if (set)
-        assert_int_equal(model_spec_parse_set(&spec, set, &storage, &e), 0);
-    graph g;
-    int rc = zoo_build(&spec, &g, &e);
-    if (rc)
-        fprintf(stderr, "%s\n", e.msg);
-    assert_int_equal(rc, 0);
-    assert_int_equal(profile_analytic(p, &g, device_find(target), &e), 0);
-    free(storage);
+    zoo_profile(p, model, set, 0, 0, target);
 }
 
 static const module_profile *find_row(const module_profile *m, int n, const char *name)

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "reports/reports.h"
+#include "tests/zoo_fixture.h"
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -164,17 +165,7 @@ static int make_plan(const profile *p, solver_kind k, int64_t budget, plan *pl)
 
 static void build_profile_b(profile *p, const char *model, const char *set, int64_t batch)
 {
-    model_spec spec = {.name = model, .dtype = -1, .dropout = -1, .batch = batch};
-    char *storage = NULL;
-    remat_err e;
-    if (set)
-        assert_int_equal(model_spec_parse_set(&spec, set, &storage, &e), 0);
-    graph g;
-    int rc = zoo_build(&spec, &g, &e);
-    if (rc)
-        fail_msg("%s", e.msg);
-    free(storage);
-    assert_int_equal(profile_analytic(p, &g, device_find("cpu"), &e), 0);
+    zoo_profile(p, model, set, batch, 0, "cpu");
 }
 
 static void build_profile(profile *p, const char *model, const char *set)

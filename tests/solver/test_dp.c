@@ -15,39 +15,14 @@
 #include <cmocka.h>
 
 #include "solver/solver.h"
+#include "tests/zoo_fixture.h"
 
 static void build(profile *p, const char *model, const char *set)
 {
-    model_spec spec = {.name = model, .dtype = -1, .dropout = -1};
-    char *storage = NULL;
-    remat_err e;
-    graph g;
-    assert_int_equal(model_spec_parse_set(&spec, set, &storage, &e), 0);
-    if (zoo_build(&spec, &g, &e) != 0)
-        fail_msg("%s", e.msg);
-    free(storage);
-    assert_int_equal(profile_analytic(p, &g, device_find("h100"), &e), 0);
-}
-
-static int64_t binom(int64_t n, int64_t k)
-{
-    if (k < 0 || k > n)
-        return 0;
-    int64_t r = 1;
-    for (int64_t i = 1; i <= k; i++)
-        r = r * (n - k + i) / i;
-    return r;
+    zoo_profile(p, model, set, 0, 0, "h100");
 }
 
 /* Griewank & Walther: t*n - C(s+t, t-1), t the least with C(s+t, s) >= n. */
-static int64_t revolve_opt(int64_t n, int64_t s)
-{
-    int64_t t = 0;
-    while (binom(s + t, s) < n)
-        t++;
-    return t * n - binom(s + t, t - 1);
-}
-
 static void test_revolve_sample(void **state)
 {
     (void)state;
@@ -84,20 +59,7 @@ static void check_budgets_b(const char *model, const char *set, int64_t batch, i
                             int nb)
 {
     profile p;
-    if (batch > 0) {
-        model_spec spec = {.name = model, .dtype = -1, .dropout = -1, .batch = batch,
-                           .image = image};
-        char *storage = NULL;
-        remat_err e;
-        graph g;
-        assert_int_equal(model_spec_parse_set(&spec, set, &storage, &e), 0);
-        if (zoo_build(&spec, &g, &e) != 0)
-            fail_msg("%s", e.msg);
-        free(storage);
-        assert_int_equal(profile_analytic(&p, &g, device_find("h100"), &e), 0);
-    } else {
-        build(&p, model, set);
-    }
+    zoo_profile(&p, model, set, batch, image, "h100");
     mem_config mc;
     mem_config_default(&mc);
     remat_err e;

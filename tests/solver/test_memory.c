@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "solver/solver.h"
+#include "tests/zoo_fixture.h"
 
 #define MIB (INT64_C(1) << 20)
 
@@ -184,13 +185,7 @@ static void test_allocator(void **state)
 
 static void build_zoo(graph *g, const char *name, const char *set, int64_t seq)
 {
-    model_spec spec = {.name = name, .dtype = -1, .dropout = -1, .seq = seq};
-    char *storage = NULL;
-    remat_err e;
-    assert_int_equal(model_spec_parse_set(&spec, set, &storage, &e), 0);
-    if (zoo_build(&spec, g, &e) != 0)
-        fail_msg("%s", e.msg);
-    free(storage);
+    zoo_graph(g, name, set, 0, seq, 0);
 }
 
 /* GPT-2 124M (tied embeddings): 124,439,808 parameters; fp32 AdamW 16 B each, mixed
