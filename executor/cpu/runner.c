@@ -9,6 +9,7 @@
 
 #include "executor/cpu/ops.h"
 #include "executor/executor.h"
+#include "executor/step.h"
 
 static double now_s(void)
 {
@@ -205,31 +206,13 @@ void cpu_exec_free(cpu_exec *x)
 
 /* ---------------------------------------------------------------- instructions */
 
-static int ins_fail(remat_err *err, int i, const sched_ins *in, const graph *g, const char *what,
-                    const char *name)
-{
-    const char *subject = "?";
-    if ((in->kind == INS_FWD || in->kind == INS_BWD) && in->arg >= 0 && in->arg < g->n_ops)
-        subject = g->ops[in->arg].name;
-    else if (in->arg >= 0 && in->arg < g->n_tensors)
-        subject = g->tensors[in->arg].name;
-    return remat_fail(err, -EINVAL, "instruction %d (%s %s): %s%s%s", i,
-                      ins_kind_name((ins_kind)in->kind), subject, what, name ? " " : "",
-                      name ? name : "");
-}
-
 static int run_fwd(cpu_exec *x, int i, const sched_ins *in, remat_err *err)
 {
     const graph *g = x->g;
     const graph_op *o = &g->ops[in->arg];
-    for (int k = 0; k < o->n_in; k++)
-        if (!x->data[o->in[k]])
-            return ins_fail(err, i, in, g, "input is not live:", g->tensors[o->in[k]].name);
-    if (x->data[o->out])
-        return ins_fail(err, i, in, g, "output is already live:", g->tensors[o->out].name);
-    for (int k = 0; k < o->n_extra; k++)
-        if (x->data[o->extra[k]])
-            return ins_fail(err, i, in, g, "extra is already live:", g->tensors[o->extra[k]].name);
+    int rc = step_check_fwd(g, x->data, i, in, err);
+    if (rc)
+        return rc;
     const graph_tensor *out = &g->tensors[o->out];
     if (!(x->data[o->out] = talloc(&x->alloc, out->bytes, false)))
         return remat_fail(err, -ENOMEM, "instruction %d: out of memory", i);
@@ -253,17 +236,10 @@ static int run_bwd(cpu_exec *x, int i, const sched_ins *in, remat_err *err)
     const graph *g = x->g;
     int op = in->arg;
     const graph_op *o = &g->ops[op];
-    bool is_loss = op == g->n_ops - 1;
-    if (x->bwd_done[op])
-        return ins_fail(err, i, in, g, "second backward of the op", NULL);
-    bool run = is_loss || g->tensors[o->out].needs_grad;
-    if (run && !is_loss && !x->grad[o->out])
-        return ins_fail(err, i, in, g, "gradient of the output is not live:",
-                        g->tensors[o->out].name);
-    for (int k = 0; k < o->n_saved; k++)
-        if (!x->data[o->saved[k]])
-            return ins_fail(err, i, in, g, "saved tensor is not live:",
-                            g->tensors[o->saved[k]].name);
+    bool run;
+    int rc = step_check_bwd(g, x->data, (void *const *)x->grad, x->bwd_done, i, in, &run, err);
+    if (rc)
+        return rc;
     for (int k = 0; k < o->n_in; k++) {
         int t = o->in[k];
         const graph_tensor *tt = &g->tensors[t];
@@ -317,27 +293,21 @@ static void run_opt(cpu_exec *x)
 
 static int run_ins(cpu_exec *x, int i, const sched_ins *in, remat_err *err)
 {
-    const graph *g = x->g;
+    int rc = step_check_arg(x->g, i, in, err);
+    if (rc)
+        return rc;
     switch ((ins_kind)in->kind) {
     case INS_FWD:
+        return run_fwd(x, i, in, err);
     case INS_BWD:
-        if (in->arg < 0 || in->arg >= g->n_ops)
-            return remat_fail(err, -EINVAL, "instruction %d: op index %d out of range", i,
-                              (int)in->arg);
-        return in->kind == INS_FWD ? run_fwd(x, i, in, err) : run_bwd(x, i, in, err);
+        return run_bwd(x, i, in, err);
     case INS_FREE:
     case INS_FREE_GRAD: {
-        if (in->arg < 0 || in->arg >= g->n_tensors)
-            return remat_fail(err, -EINVAL, "instruction %d: tensor index %d out of range", i,
-                              (int)in->arg);
-        const graph_tensor *t = &g->tensors[in->arg];
-        if (t->role != ROLE_ACT && (in->kind == INS_FREE_GRAD || t->role != ROLE_EXTRA))
-            return ins_fail(err, i, in, g, "not an activation (static memory is never freed)",
-                            NULL);
-        void **slot = in->kind == INS_FREE ? &x->data[in->arg] : (void **)&x->grad[in->arg];
-        if (!*slot)
-            return ins_fail(err, i, in, g, "frees what is not live", NULL);
-        tfree(&x->alloc, *slot, t->bytes);
+        void **slot;
+        rc = step_free_slot(x->g, x->data, (void **)x->grad, i, in, &slot, err);
+        if (rc)
+            return rc;
+        tfree(&x->alloc, *slot, x->g->tensors[in->arg].bytes);
         *slot = NULL;
         return 0;
     }
@@ -345,34 +315,16 @@ static int run_ins(cpu_exec *x, int i, const sched_ins *in, remat_err *err)
         run_opt(x);
         return 0;
     }
-    return remat_fail(err, -EINVAL, "instruction %d: unknown kind %d", i, in->kind);
-}
-
-static int trace_reserve(exec_trace *t, int n)
-{
-    size_t c = (size_t)(n > 0 ? n : 1);
-    int64_t *a = realloc(t->live_after, c * sizeof *a);
-    if (a)
-        t->live_after = a;
-    int64_t *b = realloc(t->peak_during, c * sizeof *b);
-    if (b)
-        t->peak_during = b;
-    double *s = realloc(t->seconds, c * sizeof *s);
-    if (s)
-        t->seconds = s;
-    return a && b && s ? 0 : -ENOMEM;
+    return 0; /* step_check_arg refused unknown kinds */
 }
 
 int cpu_exec_step(cpu_exec *x, const schedule *s, remat_err *err)
 {
     const graph *g = x->g;
     exec_trace *tr = &x->trace;
-    if (trace_reserve(tr, s->n))
+    if (step_trace_reserve(tr, s->n))
         return remat_fail(err, -ENOMEM, "out of memory");
-    tr->n = 0;
-    tr->peak_ins = -1;
-    tr->fwd_s = tr->recompute_s = tr->bwd_s = tr->opt_s = 0.0;
-    tr->loss = 0.0f;
+    step_trace_begin(tr);
     memset(x->bwd_done, 0, (size_t)g->n_ops);
     for (int i = 0; i < g->n_tensors; i++)
         if (trainable(&g->tensors[i]))
@@ -397,30 +349,12 @@ int cpu_exec_step(cpu_exec *x, const schedule *s, remat_err *err)
             best = x->alloc.mark_peak;
             tr->peak_ins = i;
         }
-        if (in->kind == INS_FWD)
-            *(in->flags & INS_RECOMPUTE ? &tr->recompute_s : &tr->fwd_s) += dt;
-        else if (in->kind == INS_BWD)
-            tr->bwd_s += dt;
-        else if (in->kind == INS_OPT)
-            tr->opt_s += dt;
+        step_trace_time(tr, in, dt);
         tr->n = i + 1;
     }
     tr->step_s = now_s() - t0;
-    if (!rc) {
-        for (int t = 0; t < g->n_tensors && !rc; t++) {
-            if (x->data[t] && (g->tensors[t].role == ROLE_ACT || g->tensors[t].role == ROLE_EXTRA))
-                rc = remat_fail(err, -EINVAL, "after the last instruction, '%s' is still live",
-                                g->tensors[t].name);
-            else if (x->grad[t] && g->tensors[t].role == ROLE_ACT)
-                rc = remat_fail(err, -EINVAL,
-                                "after the last instruction, the gradient of '%s' is still live",
-                                g->tensors[t].name);
-        }
-        for (int op = 0; op < g->n_ops && !rc; op++)
-            if (!x->bwd_done[op])
-                rc = remat_fail(err, -EINVAL, "op '%s' has no backward in the schedule",
-                                g->ops[op].name);
-    }
+    if (!rc)
+        rc = step_check_end(g, x->data, (void *const *)x->grad, x->bwd_done, err);
     tr->peak_bytes = x->alloc.peak;
     if (rc)
         free_dynamic(x);

@@ -11,6 +11,7 @@
 
 #include "executor/cuda/device.h"
 #include "executor/cuda/ops.h"
+#include "executor/step.h"
 #include "profiler/cupti.h"
 
 struct cuda_exec {
@@ -320,19 +321,6 @@ int cuda_exec_create(cuda_exec **out, const graph *g, const mem_config *mc, cons
 
 /* ---------------------------------------------------------------- instructions */
 
-static int ins_fail(remat_err *err, int i, const sched_ins *in, const graph *g, const char *what,
-                    const char *name)
-{
-    const char *subject = "?";
-    if ((in->kind == INS_FWD || in->kind == INS_BWD) && in->arg >= 0 && in->arg < g->n_ops)
-        subject = g->ops[in->arg].name;
-    else if (in->arg >= 0 && in->arg < g->n_tensors)
-        subject = g->tensors[in->arg].name;
-    return remat_fail(err, -EINVAL, "instruction %d (%s %s): %s%s%s", i,
-                      ins_kind_name((ins_kind)in->kind), subject, what, name ? " " : "",
-                      name ? name : "");
-}
-
 static int oom(remat_err *err, int i, const graph_op *o)
 {
     return remat_fail(err, -ENOMEM, "instruction %d (%s): out of device memory", i, o->name);
@@ -347,14 +335,9 @@ static int run_fwd(cuda_exec *x, int i, const sched_ins *in, remat_err *err)
 {
     const graph *g = x->g;
     const graph_op *o = &g->ops[in->arg];
-    for (int k = 0; k < o->n_in; k++)
-        if (!x->data[o->in[k]])
-            return ins_fail(err, i, in, g, "input is not live:", g->tensors[o->in[k]].name);
-    if (x->data[o->out])
-        return ins_fail(err, i, in, g, "output is already live:", g->tensors[o->out].name);
-    for (int k = 0; k < o->n_extra; k++)
-        if (x->data[o->extra[k]])
-            return ins_fail(err, i, in, g, "extra is already live:", g->tensors[o->extra[k]].name);
+    int rc = step_check_fwd(g, x->data, i, in, err);
+    if (rc)
+        return rc;
     if (!(x->data[o->out] = dalloc(x, g->tensors[o->out].bytes, false)))
         return oom(err, i, o);
     for (int k = 0; k < o->n_extra; k++)
@@ -380,17 +363,10 @@ static int run_bwd(cuda_exec *x, int i, const sched_ins *in, remat_err *err)
     const graph *g = x->g;
     int op = in->arg;
     const graph_op *o = &g->ops[op];
-    bool is_loss = op == g->n_ops - 1;
-    if (x->bwd_done[op])
-        return ins_fail(err, i, in, g, "second backward of the op", NULL);
-    bool run = is_loss || g->tensors[o->out].needs_grad;
-    if (run && !is_loss && !x->grad[o->out])
-        return ins_fail(err, i, in, g, "gradient of the output is not live:",
-                        g->tensors[o->out].name);
-    for (int k = 0; k < o->n_saved; k++)
-        if (!x->data[o->saved[k]])
-            return ins_fail(err, i, in, g, "saved tensor is not live:",
-                            g->tensors[o->saved[k]].name);
+    bool run;
+    int rc = step_check_bwd(g, x->data, x->grad, x->bwd_done, i, in, &run, err);
+    if (rc)
+        return rc;
     for (int k = 0; k < o->n_in; k++) {
         int t = o->in[k];
         const graph_tensor *tt = &g->tensors[t];
@@ -447,27 +423,21 @@ static int run_opt(cuda_exec *x)
 
 static int run_ins(cuda_exec *x, int i, const sched_ins *in, remat_err *err)
 {
-    const graph *g = x->g;
+    int rc = step_check_arg(x->g, i, in, err);
+    if (rc)
+        return rc;
     switch ((ins_kind)in->kind) {
     case INS_FWD:
+        return run_fwd(x, i, in, err);
     case INS_BWD:
-        if (in->arg < 0 || in->arg >= g->n_ops)
-            return remat_fail(err, -EINVAL, "instruction %d: op index %d out of range", i,
-                              (int)in->arg);
-        return in->kind == INS_FWD ? run_fwd(x, i, in, err) : run_bwd(x, i, in, err);
+        return run_bwd(x, i, in, err);
     case INS_FREE:
     case INS_FREE_GRAD: {
-        if (in->arg < 0 || in->arg >= g->n_tensors)
-            return remat_fail(err, -EINVAL, "instruction %d: tensor index %d out of range", i,
-                              (int)in->arg);
-        const graph_tensor *t = &g->tensors[in->arg];
-        if (t->role != ROLE_ACT && (in->kind == INS_FREE_GRAD || t->role != ROLE_EXTRA))
-            return ins_fail(err, i, in, g, "not an activation (static memory is never freed)",
-                            NULL);
-        void **slot = in->kind == INS_FREE ? &x->data[in->arg] : &x->grad[in->arg];
-        if (!*slot)
-            return ins_fail(err, i, in, g, "frees what is not live", NULL);
-        dfree(x, *slot, t->bytes);
+        void **slot;
+        rc = step_free_slot(x->g, x->data, x->grad, i, in, &slot, err);
+        if (rc)
+            return rc;
+        dfree(x, *slot, x->g->tensors[in->arg].bytes);
         *slot = NULL;
         sample_meminfo(x, x->mi_during ? &x->mi_during[i] : NULL);
         return 0;
@@ -479,29 +449,20 @@ static int run_ins(cuda_exec *x, int i, const sched_ins *in, remat_err *err)
                    : 0;
     }
     }
-    return remat_fail(err, -EINVAL, "instruction %d: unknown kind %d", i, in->kind);
+    return 0; /* step_check_arg refused unknown kinds */
 }
 
 static int reserve(cuda_exec *x, int n)
 {
     size_t c = (size_t)(n > 0 ? n : 1);
-    exec_trace *t = &x->trace;
-    int64_t *a = realloc(t->live_after, c * sizeof *a);
-    if (a)
-        t->live_after = a;
-    int64_t *b = realloc(t->peak_during, c * sizeof *b);
-    if (b)
-        t->peak_during = b;
-    double *s = realloc(t->seconds, c * sizeof *s);
-    if (s)
-        t->seconds = s;
+    int trc = step_trace_reserve(&x->trace, n);
     int64_t *ma = realloc(x->mi_after, c * sizeof *ma);
     if (ma)
         x->mi_after = ma;
     int64_t *md = realloc(x->mi_during, c * sizeof *md);
     if (md)
         x->mi_during = md;
-    if (!a || !b || !s || !ma || !md)
+    if (trc || !ma || !md)
         return -ENOMEM;
     if (x->n_ev < n + 1) {
         cudaEvent_t *ev = realloc(x->ev, (size_t)(n + 1) * sizeof *ev);
@@ -525,10 +486,7 @@ int cuda_exec_step(cuda_exec *x, const schedule *s, remat_err *err)
     exec_trace *tr = &x->trace;
     if (reserve(x, s->n))
         return remat_fail(err, -ENOMEM, "out of memory for the step's trace");
-    tr->n = 0;
-    tr->peak_ins = -1;
-    tr->fwd_s = tr->recompute_s = tr->bwd_s = tr->opt_s = 0.0;
-    tr->loss = 0.0f;
+    step_trace_begin(tr);
     memset(x->bwd_done, 0, (size_t)g->n_ops);
     for (int i = 0; i < g->n_tensors; i++)
         if (trainable(&g->tensors[i]))
@@ -571,30 +529,11 @@ int cuda_exec_step(cuda_exec *x, const schedule *s, remat_err *err)
         cudaEventElapsedTime(&ms, x->ev[i], x->ev[i + 1]);
         double dt = 1e-3 * (double)ms;
         tr->seconds[i] = dt;
-        const sched_ins *in = &s->ins[i];
-        if (in->kind == INS_FWD)
-            *(in->flags & INS_RECOMPUTE ? &tr->recompute_s : &tr->fwd_s) += dt;
-        else if (in->kind == INS_BWD)
-            tr->bwd_s += dt;
-        else if (in->kind == INS_OPT)
-            tr->opt_s += dt;
+        step_trace_time(tr, &s->ins[i], dt);
     }
     (void)cudaGetLastError();
-    if (!rc) {
-        for (int t = 0; t < g->n_tensors && !rc; t++) {
-            if (x->data[t] && (g->tensors[t].role == ROLE_ACT || g->tensors[t].role == ROLE_EXTRA))
-                rc = remat_fail(err, -EINVAL, "after the last instruction, '%s' is still live",
-                                g->tensors[t].name);
-            else if (x->grad[t] && g->tensors[t].role == ROLE_ACT)
-                rc = remat_fail(err, -EINVAL,
-                                "after the last instruction, the gradient of '%s' is still live",
-                                g->tensors[t].name);
-        }
-        for (int op = 0; op < g->n_ops && !rc; op++)
-            if (!x->bwd_done[op])
-                rc = remat_fail(err, -EINVAL, "op '%s' has no backward in the schedule",
-                                g->ops[op].name);
-    }
+    if (!rc)
+        rc = step_check_end(g, x->data, x->grad, x->bwd_done, err);
     tr->peak_bytes = x->alloc.peak;
     x->mem.tracked_peak = x->alloc.peak;
     if (x->cupti) {
