@@ -9,8 +9,9 @@
 # backward of every op plus recomputation), printed by `--verbose` as
 # "attempt N: STATUS, compute X us (bound Y)"; glpsol and CBC print theirs.
 #
-# usage: bench/bench_ilp.sh [--remat PATH] [--time-limit S] [--quick] > rows.md
-#   --quick   one budget per model and a 5 s limit (checks the script itself)
+# usage: bench/bench_ilp.sh [--remat PATH] [--time-limit S] [--only TEXT] [--quick] > rows.md
+#   --only TEXT  only the cases whose label or granularity contains TEXT
+#   --quick      one budget per model and a 5 s limit (checks the script itself)
 # Prints Markdown tables on stdout and progress on stderr. Scratch files go to
 # $TMPDIR/remat-bench-ilp.XXXX and are removed at exit.
 set -euo pipefail
@@ -18,12 +19,14 @@ set -euo pipefail
 REMAT=build/planner/remat
 TLIM=60
 QUICK=0
+ONLY=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --remat) REMAT="$2"; shift 2 ;;
     --time-limit) TLIM="$2"; shift 2 ;;
     --quick) QUICK=1; TLIM=5; shift ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    --only) ONLY="$2"; shift 2 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "bench_ilp: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -39,6 +42,7 @@ CASES=(
   "unet, batch 8|--model unet --batch 8|op|3.0GiB 2.8GiB 2.7GiB"
   "resnet50, batch 64|--model resnet50 --batch 64|op|4.5GiB 3.0GiB 2.0GiB"
   "resnet50, batch 64|--model resnet50 --batch 64|module|4.5GiB 3.0GiB 2.0GiB"
+  "resnet50, batch 64|--model resnet50 --batch 64|block|4.5GiB 3.0GiB 2.0GiB"
   "gpt2 block (gpt2-124m, 1 layer), batch 8, seq 1024, bf16, dropout 0.1|--model gpt2-124m --set n_layer=1 --batch 8 --dtype bf16 --dropout 0.1|op|2.3GiB 2.0GiB 1.9GiB"
 )
 
@@ -61,6 +65,7 @@ fmt_s() { awk -v t="$1" 'BEGIN { if (t == "") print "-"; else if (t >= 1) printf
 echo "ILP time limit ${TLIM} s; glpsol: ${GLPSOL:-not installed}; cbc: ${CBC:-not installed}" >&2
 for c in "${CASES[@]}"; do
   IFS='|' read -r label model gran budgets <<<"$c"
+  [ -n "$ONLY" ] && [[ "$label $gran" != *"$ONLY"* ]] && continue
   [ "$QUICK" = 1 ] && budgets=${budgets%% *}
   printf '\n**%s** — ilp at %s granularity' "$label" "$gran"
   # the model size, from the ilp's own report on a budget that needs no solve
@@ -86,6 +91,8 @@ for c in "${CASES[@]}"; do
       i_time=$(sed -E 's/.* in ([0-9.]+) s:.*/\1/' <<<"$last")
       i_over=$(sed -E 's/.*compute overhead ([0-9.]+%).*/\1/' <<<"$last")
       i_gap=$(awk '/^  gap:/ { printf "%.2f%%", 100 * $2; exit }' "$W/ilp.yaml")
+      # the chain plan it was seeded with, returned because the model had none in budget
+      grep -q 'none within budget); returning it' "$W/ilp.log" && i_status="$i_status (seed; model infeasible)"
     elif [[ "$last" == *"below what"* ]]; then
       i_status=infeasible; i_time=""; i_over="-"; i_gap="-"
     elif grep -q 'use --granularity' "$W/ilp.log"; then
@@ -136,10 +143,14 @@ for c in "${CASES[@]}"; do
         *"Optimal solution found"*) c_res="optimal, $c_obj" ;;
         *"Stopped on time"*) c_res="time limit, ${c_obj:-none}" ;;
         *"infeasible"*) c_res="infeasible" ;;
-        "") c_res="killed" ;;
+        "") if grep -q 'Problem is infeasible' "$W/c.log"; then c_res="infeasible"
+            elif grep -q 'Pre-processing says infeasible' "$W/c.log"; then c_res="infeasible (preprocessing)"
+            elif grep -q '^Total time' "$W/c.log"; then c_res="no result"
+            else c_res="killed"; fi ;;
         *) c_res="$(grep -m1 '^Result - ' "$W/c.log" | sed 's/^Result - //')" ;;
       esac
     fi
+    [[ "$i_status" == *"model infeasible"* ]] && i_obj=""
     [ -n "$i_obj" ] && i_obj=$(awk -v v="$i_obj" 'BEGIN { printf "%.1f", v }')
     echo "| $b | $o_sqrt | $o_seg | $o_dp | $i_status | $(fmt_s "$i_time") | $i_gap | $i_over | $l_over | $(fmt_s "$l_time") | ${i_obj:--} | $g_res | $(fmt_s "$g_time") | $c_res | $(fmt_s "$c_time") |"
   done

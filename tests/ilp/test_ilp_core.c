@@ -224,6 +224,46 @@ static void test_random_dags_match_exhaustive(void **state)
 }
 
 
+/* Budgets from far below to just above the least feasible one: the ilp says
+ * infeasible exactly when the exhaustive search finds nothing (the LP relaxation's
+ * infeasibility, reported by GLPK's presolver, included), else matches it. */
+static void test_random_dags_near_infeasible(void **state)
+{
+    (void)state;
+    int infeasible = 0, feasible = 0;
+    for (int trial = 0; trial < 12; trial++) {
+        int nf = 4 + (int)rnd(4); /* 4..7 forward nodes */
+        ilp_dag d;
+        random_dag(&d, nf);
+        double top = no_recompute_peak(&d);
+        for (int k = 1; k <= 6; k++) {
+            double B = floor(top * (0.45 + 0.09 * k));
+            double ex = exhaustive_optimum(&d, B);
+            ilp_params pa = params(B);
+            ilp_result r;
+            remat_err e;
+            assert_int_equal(ilp_solve_mip(&d, &pa, &r, &e), 0);
+            if (isinf(ex)) {
+                assert_string_equal(r.status, "infeasible");
+                infeasible++;
+            } else {
+                assert_string_equal(r.status, "optimal");
+                check_result(&d, &r, B);
+                if (fabs(ex - r.cost) > 1e-6)
+                    fail_msg("trial %d (nf %d, B %g): ILP %g, exhaustive %g", trial, nf, B,
+                             r.cost, ex);
+                feasible++;
+            }
+            ilp_result_free(&r);
+        }
+        ilp_dag_free(&d);
+    }
+    print_message("near-infeasible budgets: %d infeasible, %d optimal, all as exhaustive\n",
+                  infeasible, feasible);
+    assert_true(infeasible >= 6 && feasible >= 6);
+}
+
+
 /* ---------------------------------------------------------------- graphs */
 
 static int tensor(graph *g, const char *name, tensor_role role, remat_dtype dt, int64_t b,
@@ -657,6 +697,7 @@ int main(void)
         cmocka_unit_test(test_random_graphs_match_exhaustive),
         cmocka_unit_test(test_group_keys),
         cmocka_unit_test(test_dag_from_mlp),
+        cmocka_unit_test(test_random_dags_near_infeasible),
         cmocka_unit_test(test_lp_round),
         cmocka_unit_test(test_dump_lp_glpsol),
         cmocka_unit_test(test_size_guard_and_arguments),
