@@ -1355,7 +1355,6 @@ static int mip_body(solve_ctx *c, remat_err *err)
     smcp.presolve = GLP_ON; /* about 1.6x faster on U-Net's root LP; the basis is recovered */
     smcp.tm_lim = tm_lim_ms(pa->time_limit_s - (now_s() - c->t0));
     glp_scale_prob(P, GLP_SF_AUTO);
-    glp_adv_basis(P, 0);
     int sr = glp_simplex(P, &smcp);
     int lst = glp_get_status(P);
     /* with the LP presolver on, an infeasible relaxation is reported as GLP_ENOPFS */
