@@ -180,6 +180,35 @@ static double no_recompute_peak(const ilp_dag *d)
     return peak;
 }
 
+/* Solves d at budget B and checks it against the exhaustive search: infeasible
+ * exactly when it finds nothing, else optimal with its cost. Returns the ILP's cost,
+ * or -1 when infeasible. */
+static double match_exhaustive(const ilp_dag *d, double B, int trial, int nf)
+{
+    double t0 = cpu_now();
+    double ex = exhaustive_optimum(d, B);
+    double t1 = cpu_now();
+    ilp_params pa = params(B);
+    ilp_result r;
+    remat_err e;
+    assert_int_equal(ilp_solve_mip(d, &pa, &r, &e), 0);
+    if (getenv("ILP_TEST_TIMES"))
+        print_message("nf %d B %g: exhaustive %.3f s, ilp %.3f s (%s)\n", nf, B, t1 - t0,
+                      cpu_now() - t1, r.status);
+    double cost = -1;
+    if (isinf(ex)) {
+        assert_string_equal(r.status, "infeasible");
+    } else {
+        assert_string_equal(r.status, "optimal");
+        check_result(d, &r, B);
+        if (fabs(ex - r.cost) > 1e-6)
+            fail_msg("trial %d (nf %d, B %g): ILP %g, exhaustive %g", trial, nf, B, r.cost, ex);
+        cost = r.cost;
+    }
+    ilp_result_free(&r);
+    return cost;
+}
+
 static void test_random_dags_match_exhaustive(void **state)
 {
     (void)state;
@@ -190,31 +219,14 @@ static void test_random_dags_match_exhaustive(void **state)
         random_dag(&d, nf);
         double top = no_recompute_peak(&d);
         double B = floor(top * (0.55 + 0.08 * rnd(6)));
-        double t0 = cpu_now();
-        double ex = exhaustive_optimum(&d, B);
-        double t1 = cpu_now();
-        ilp_params pa = params(B);
-        ilp_result r;
-        remat_err e;
-        assert_int_equal(ilp_solve_mip(&d, &pa, &r, &e), 0);
-        if (getenv("ILP_TEST_TIMES"))
-            print_message("nf %d B %g: exhaustive %.3f s, ilp %.3f s (%s)\n", nf, B, t1 - t0,
-                          cpu_now() - t1, r.status);
-        if (isinf(ex)) {
-            assert_string_equal(r.status, "infeasible");
-        } else {
-            assert_string_equal(r.status, "optimal");
-            check_result(&d, &r, B);
-            if (fabs(ex - r.cost) > 1e-6)
-                fail_msg("trial %d (nf %d, B %g): ILP %g, exhaustive %g", trial, nf, B, r.cost,
-                         ex);
+        double cost = match_exhaustive(&d, B, trial, nf);
+        if (cost >= 0) {
             double base = 0;
             for (int i = 0; i < d.n; i++)
                 base += d.cost[i];
-            binding += r.cost > base + 1e-9;
+            binding += cost > base + 1e-9;
             checked++;
         }
-        ilp_result_free(&r);
         ilp_dag_free(&d);
     }
     print_message("random DAGs: %d optimal solutions matched, %d with recomputation\n", checked,
@@ -222,7 +234,6 @@ static void test_random_dags_match_exhaustive(void **state)
     assert_true(checked >= 12);
     assert_true(binding >= 6);
 }
-
 
 /* Budgets from far below to just above the least feasible one: the ilp says
  * infeasible exactly when the exhaustive search finds nothing (the LP relaxation's
@@ -237,24 +248,10 @@ static void test_random_dags_near_infeasible(void **state)
         random_dag(&d, nf);
         double top = no_recompute_peak(&d);
         for (int k = 1; k <= 6; k++) {
-            double B = floor(top * (0.45 + 0.09 * k));
-            double ex = exhaustive_optimum(&d, B);
-            ilp_params pa = params(B);
-            ilp_result r;
-            remat_err e;
-            assert_int_equal(ilp_solve_mip(&d, &pa, &r, &e), 0);
-            if (isinf(ex)) {
-                assert_string_equal(r.status, "infeasible");
+            if (match_exhaustive(&d, floor(top * (0.45 + 0.09 * k)), trial, nf) < 0)
                 infeasible++;
-            } else {
-                assert_string_equal(r.status, "optimal");
-                check_result(&d, &r, B);
-                if (fabs(ex - r.cost) > 1e-6)
-                    fail_msg("trial %d (nf %d, B %g): ILP %g, exhaustive %g", trial, nf, B,
-                             r.cost, ex);
+            else
                 feasible++;
-            }
-            ilp_result_free(&r);
         }
         ilp_dag_free(&d);
     }
