@@ -1284,6 +1284,22 @@ static void set_status(ilp_result *r, const char *s)
     snprintf(r->status, sizeof r->status, "%s", s);
 }
 
+/* The start (the seed or a trivial plan) as the answer: its cost against the best
+ * bound known; optimal when it meets that bound. */
+static int answer_from_start(solve_ctx *c, ilp_result *res, remat_err *err)
+{
+    int rc = result_from_start(c, err);
+    if (rc)
+        return rc;
+    res->bound = c->bound < res->cost ? c->bound : res->cost;
+    res->gap = res->cost > 0 ? (res->cost - res->bound) / res->cost : 0;
+    bool opt = res->cost <= res->bound * (1 + 1e-9);
+    if (opt)
+        res->gap = 0;
+    set_status(res, opt ? "optimal" : "feasible");
+    return 0;
+}
+
 static double trivial_bound(const ilp_dag *d)
 {
     double b = 0; /* every node runs at least once, in its own stage */
@@ -1318,22 +1334,11 @@ static int mip_body(solve_ctx *c, remat_err *err)
         fprintf(stderr, "ilp: MIP start: %s (compute %.6g)\n", c->start_name, c->start_cost);
     if (c->seed_x && pa->mip_gap >= 1.0) {
         /* any plan within the budget is within the requested gap */
-        if ((rc = result_from_start(c, err)) != 0)
-            return rc;
-        set_status(res, "feasible");
-        res->bound = c->bound < res->cost ? c->bound : res->cost;
-        res->gap = res->cost > 0 ? (res->cost - res->bound) / res->cost : 0;
-        if (res->cost <= c->bound * (1 + 1e-9))
-            set_status(res, "optimal");
-        return 0;
+        return answer_from_start(c, res, err);
     }
     if (c->seed_x && c->start_cost <= c->bound * (1 + 1e-9)) {
         /* the start meets the lower bound (every node once): nothing to search */
-        if ((rc = result_from_start(c, err)) != 0)
-            return rc;
-        set_status(res, "optimal");
-        res->bound = res->cost;
-        return 0;
+        return answer_from_start(c, res, err);
     }
     glp_prob *P = c->m.P;
     glp_iocp iocp;
@@ -1372,11 +1377,8 @@ static int mip_body(solve_ctx *c, remat_err *err)
             return 0;
         }
         /* no root LP in time: the start is the answer */
-        if ((rc = result_from_start(c, err)) != 0)
+        if ((rc = answer_from_start(c, res, err)) != 0)
             return rc;
-        res->bound = c->bound < res->cost ? c->bound : res->cost;
-        res->gap = res->cost > 0 ? (res->cost - res->bound) / res->cost : 0;
-        set_status(res, "feasible");
         if (pa->verbose)
             fprintf(stderr, "ilp: the root LP %s; keeping the %s start\n",
                     lp_nofeas ? "found no feasible point (numerics: the start satisfies every row)"
@@ -1453,12 +1455,7 @@ static int lp_body(solve_ctx *c, double *min_peak, remat_err *err)
         if ((rc = pick_start(c, err)) != 0)
             return rc;
         if (c->seed_x) {
-            if ((rc = result_from_start(c, err)) != 0)
-                return rc;
-            res->bound = c->bound < res->cost ? c->bound : res->cost;
-            res->gap = res->cost > 0 ? (res->cost - res->bound) / res->cost : 0;
-            set_status(res, res->gap > 0 ? "feasible" : "optimal");
-            return 0;
+            return answer_from_start(c, res, err);
         }
     }
     glp_smcp smcp;
@@ -1477,11 +1474,8 @@ static int lp_body(solve_ctx *c, double *min_peak, remat_err *err)
             set_status(res, "no-solution");
             return 0;
         }
-        if ((rc = result_from_start(c, err)) != 0)
+        if ((rc = answer_from_start(c, res, err)) != 0)
             return rc;
-        res->bound = c->bound < res->cost ? c->bound : res->cost;
-        res->gap = res->cost > 0 ? (res->cost - res->bound) / res->cost : 0;
-        set_status(res, res->gap > 0 ? "feasible" : "optimal");
         if (pa->verbose)
             fprintf(stderr, "lp-round: the LP did not finish in time; %s plan\n", c->start_name);
         return 0;
