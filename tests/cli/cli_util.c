@@ -145,3 +145,17 @@ bool cli_one_line(const char *s)
     const char *nl = strchr(s, '\n');
     return nl && nl[1] == 0 && nl != s;
 }
+
+int cli_setup(void **state)
+{
+    (void)state;
+    cli_scratch_make();
+    return 0;
+}
+
+int cli_teardown(void **state)
+{
+    (void)state;
+    cli_scratch_remove();
+    return 0;
+}

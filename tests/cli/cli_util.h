@@ -24,6 +24,10 @@ void cli_scratch_remove(void);
 /* A path inside the scratch directory (static rotating buffers). */
 const char *cli_path(const char *name);
 
+/* cmocka set-up and tear-down: a fresh scratch directory around each test. */
+int cli_setup(void **state);
+int cli_teardown(void **state);
+
 /* Runs REMAT_EXE with args (NULL-terminated, without argv[0]). */
 void cli_exec(cli_run *r, const char *const *args);
 #define CLI(r, ...) cli_exec((r), (const char *const[]){__VA_ARGS__, NULL})

@@ -15,20 +15,6 @@
 
 #include "cli_util.h"
 
-static int setup(void **state)
-{
-    (void)state;
-    cli_scratch_make();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    cli_scratch_remove();
-    return 0;
-}
-
 /* Non-zero exit (not a crash), nothing on stdout, one line on stderr starting
  * with prefix and containing needle, no file left in the scratch directory. */
 static void expect_failure(cli_run *r, const char *prefix, const char *needle)
@@ -399,15 +385,15 @@ static void test_simulate_bad_input(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_help, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_plan_deterministic, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_plan_gpt2_dp, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_plan_from_profile, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_infeasible_budget, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_compare, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_simulate, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_plan_bad_input, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_simulate_bad_input, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_help, cli_setup, cli_teardown),
+        cmocka_unit_test_setup_teardown(test_plan_deterministic, cli_setup, cli_teardown),
+        cmocka_unit_test_setup_teardown(test_plan_gpt2_dp, cli_setup, cli_teardown),
+        cmocka_unit_test_setup_teardown(test_plan_from_profile, cli_setup, cli_teardown),
+        cmocka_unit_test_setup_teardown(test_infeasible_budget, cli_setup, cli_teardown),
+        cmocka_unit_test_setup_teardown(test_compare, cli_setup, cli_teardown),
+        cmocka_unit_test_setup_teardown(test_simulate, cli_setup, cli_teardown),
+        cmocka_unit_test_setup_teardown(test_plan_bad_input, cli_setup, cli_teardown),
+        cmocka_unit_test_setup_teardown(test_simulate_bad_input, cli_setup, cli_teardown),
     };
     return cmocka_run_group_tests_name("cli_plan", tests, NULL, NULL);
 }

@@ -15,20 +15,6 @@
 #include "cli_util.h"
 #include "config.h"
 
-static int setup(void **state)
-{
-    (void)state;
-    cli_scratch_make();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    cli_scratch_remove();
-    return 0;
-}
-
 /* The run failed the way bad input must: non-zero exit, nothing on stdout, one
  * line on stderr that starts with "remat profile: " and contains `needle`, and
  * no file (not even a temporary) left in the scratch directory. */
@@ -295,17 +281,17 @@ static void test_measure(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_help, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unknown_model, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unknown_key, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_non_positive_sizes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bad_values, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unreadable_file, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_malformed_files, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_tampered_profile, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_deterministic_and_round_trip, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_table, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_measure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_help, cli_setup, cli_teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_model, cli_setup, cli_teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_key, cli_setup, cli_teardown),
+        cmocka_unit_test_setup_teardown(test_non_positive_sizes, cli_setup, cli_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_values, cli_setup, cli_teardown),
+        cmocka_unit_test_setup_teardown(test_unreadable_file, cli_setup, cli_teardown),
+        cmocka_unit_test_setup_teardown(test_malformed_files, cli_setup, cli_teardown),
+        cmocka_unit_test_setup_teardown(test_tampered_profile, cli_setup, cli_teardown),
+        cmocka_unit_test_setup_teardown(test_deterministic_and_round_trip, cli_setup, cli_teardown),
+        cmocka_unit_test_setup_teardown(test_table, cli_setup, cli_teardown),
+        cmocka_unit_test_setup_teardown(test_measure, cli_setup, cli_teardown),
     };
     return cmocka_run_group_tests_name("cli_profile", tests, NULL, NULL);
 }

@@ -24,20 +24,6 @@
               "intermediate_size=48,vocab_size=64",                                              \
               "--batch", "2", "--seq", "8", "--target", "cpu"
 
-static int setup(void **state)
-{
-    (void)state;
-    cli_scratch_make();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    cli_scratch_remove();
-    return 0;
-}
-
 static void ok(cli_run *r)
 {
     if (r->status != 0)
@@ -174,10 +160,10 @@ static void test_profile_measure_cpu(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_validate_gpt2, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_validate_llama_pytorch_allocator, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_validate_bad_input, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_profile_measure_cpu, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_validate_gpt2, cli_setup, cli_teardown),
+        cmocka_unit_test_setup_teardown(test_validate_llama_pytorch_allocator, cli_setup, cli_teardown),
+        cmocka_unit_test_setup_teardown(test_validate_bad_input, cli_setup, cli_teardown),
+        cmocka_unit_test_setup_teardown(test_profile_measure_cpu, cli_setup, cli_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,20 +19,6 @@
 #include "reports/reports.h"
 #include "tests/cli/cli_util.h"
 
-static int setup(void **state)
-{
-    (void)state;
-    cli_scratch_make();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    cli_scratch_remove();
-    return 0;
-}
-
 /* Writes half of its text, then fails when ctx says so. */
 static int writer(FILE *f, void *ctx, remat_err *err)
 {
@@ -123,9 +109,9 @@ static void test_stdout_all_or_nothing(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_failure_keeps_file, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_modes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stdout_all_or_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failure_keeps_file, cli_setup, cli_teardown),
+        cmocka_unit_test_setup_teardown(test_modes, cli_setup, cli_teardown),
+        cmocka_unit_test_setup_teardown(test_stdout_all_or_nothing, cli_setup, cli_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

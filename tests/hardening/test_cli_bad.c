@@ -31,20 +31,6 @@
 
 extern char **environ;
 
-static int setup(void **state)
-{
-    (void)state;
-    cli_scratch_make();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    cli_scratch_remove();
-    return 0;
-}
-
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -377,11 +363,11 @@ static void test_unreadable(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_bad_model_files, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bad_profiles, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bad_plans, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bad_hf_configs, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unreadable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_model_files, cli_setup, cli_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_profiles, cli_setup, cli_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_plans, cli_setup, cli_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_hf_configs, cli_setup, cli_teardown),
+        cmocka_unit_test_setup_teardown(test_unreadable, cli_setup, cli_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -67,20 +67,6 @@ static void write_big(const char *path)
     assert_int_equal(fclose(f), 0);
 }
 
-static int setup(void **state)
-{
-    (void)state;
-    cli_scratch_make();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    cli_scratch_remove();
-    return 0;
-}
-
 static void test_100k_ops_library(void **state)
 {
     (void)state;
@@ -163,8 +149,8 @@ static void test_100k_ops_cli(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_100k_ops_library, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_100k_ops_cli, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_100k_ops_library, cli_setup, cli_teardown),
+        cmocka_unit_test_setup_teardown(test_100k_ops_cli, cli_setup, cli_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

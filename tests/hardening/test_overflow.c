@@ -16,20 +16,6 @@
 #include "reports/reports.h"
 #include "tests/cli/cli_util.h"
 
-static int setup(void **state)
-{
-    (void)state;
-    cli_scratch_make();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    cli_scratch_remove();
-    return 0;
-}
-
 static void test_overflowing_sizes(void **state)
 {
     (void)state;
@@ -125,7 +111,7 @@ static void test_overflowing_models(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_overflowing_sizes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_overflowing_sizes, cli_setup, cli_teardown),
         cmocka_unit_test(test_overflowing_models),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
